@@ -1,0 +1,102 @@
+"""The ``lab`` command: run specs, render reports, simulate and validate data."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lab.data import SchemaError, load_world, schema_markdown, simulate_world
+from lab.report import REPORTS_DIR, render_all
+from lab.runner import RUNS_DIR, SpecError, parse_override, run_spec
+
+
+def _run(args: argparse.Namespace) -> int:
+    overrides = dict(parse_override(item) for item in args.set)
+    results = run_spec(args.spec, overrides, runs_dir=args.runs_dir, progress=not args.quiet)
+    for result in results:
+        line = f"[{result.status}] {result.plan.name} {result.seconds:6.1f} s  {result.folder}"
+        print(line + (f"\n         {result.error}" if result.error else ""))
+    if not args.no_report:
+        index = render_all(args.runs_dir, args.reports_dir)
+        print(f"reports: {index}")
+    failed = sum(r.status != "ok" for r in results)
+    if failed:
+        print(f"{failed} of {len(results)} run(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    print(f"reports: {render_all(args.runs_dir, args.reports_dir, only_missing=not args.all)}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    world = simulate_world(n_users=args.n_users, n_days=args.n_days, seed=args.seed, assignment=args.assignment)
+    path = world.save(args.out)
+    print(f"wrote {len(world.observed)} observed tables and {len(world.oracle)} oracle tables to {path}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    world = load_world(args.data_dir)
+    sizes = ", ".join(f"{name} ({len(table)} rows)" for name, table in world.observed.items())
+    print(f"ok: {sizes}")
+    return 0
+
+
+def _schema(_: argparse.Namespace) -> int:
+    print(schema_markdown())
+    return 0
+
+
+def _add_folders(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help=f"run folders (default {RUNS_DIR})")
+    parser.add_argument("--reports-dir", type=Path, default=REPORTS_DIR, help=f"HTML reports (default {REPORTS_DIR})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a spec's notebooks through Papermill, then render reports")
+    run.add_argument("spec", type=Path)
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a notebook parameter (value read as YAML); repeatable")
+    run.add_argument("--no-report", action="store_true", help="skip rendering HTML reports")
+    run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    _add_folders(run)
+    run.set_defaults(func=_run)
+
+    report = sub.add_parser("report", help="render run notebooks to reports/ and rebuild reports/index.html")
+    report.add_argument("--all", action="store_true", help="re-render runs that already have a report")
+    _add_folders(report)
+    report.set_defaults(func=_report)
+
+    simulate = sub.add_parser("simulate", help="write a simulated world as parquet tables")
+    simulate.add_argument("out", type=Path)
+    simulate.add_argument("--n-users", type=int, default=5000)
+    simulate.add_argument("--n-days", type=int, default=30)
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--assignment", choices=["randomised", "targeted"], default="randomised")
+    simulate.set_defaults(func=_simulate)
+
+    validate = sub.add_parser("validate", help="check a folder of your own tables against the schema")
+    validate.add_argument("data_dir", type=Path)
+    validate.set_defaults(func=_validate)
+
+    schema = sub.add_parser("schema", help="print the table schema as Markdown")
+    schema.set_defaults(func=_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (SpecError, SchemaError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

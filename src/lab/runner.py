@@ -1,0 +1,256 @@
+"""Run study notebooks from a YAML spec through Papermill, one run folder per parameter combination.
+
+A spec names one notebook (or a list of ``studies``), its parameters, optional ``seeds`` and an
+optional ``grid``; every combination of seed x grid values is one run. Each run gets a new folder
+``experiments/runs/<time>-<name>-<hash>/`` that holds the executed notebook, the resolved parameters,
+whatever the notebook wrote into its ``output_dir`` (results.csv, metrics.json, figures), a log,
+an environment record and a status. Bad specs and unknown parameters are refused before anything
+runs; a failing notebook is recorded as failed and the other runs go on.
+"""
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import hashlib
+import importlib.metadata
+import itertools
+import json
+import logging
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import papermill
+import yaml
+
+from lab.paths import REPO_ROOT
+
+RUNS_DIR = REPO_ROOT / "experiments" / "runs"
+SPEC_KEYS = {"name", "description", "notebook", "parameters", "seeds", "grid", "studies"}
+STUDY_KEYS = {"name", "notebook", "parameters", "seeds", "grid"}
+RECORDED_PACKAGES = ("lab", "numpy", "pandas", "scikit-learn", "scipy", "torch", "torch-geometric",
+                     "econml", "shap", "papermill", "matplotlib")
+KERNEL = "lab"
+
+
+class SpecError(ValueError):
+    """The spec is malformed or names parameters its notebook does not have."""
+
+
+@dataclass
+class RunPlan:
+    """One notebook execution: which notebook, with which parameters, under which name."""
+
+    name: str
+    notebook: Path
+    parameters: dict
+
+
+@dataclass
+class RunResult:
+    """What happened to one planned run."""
+
+    plan: RunPlan
+    folder: Path
+    status: str
+    seconds: float
+    error: str = ""
+    outputs: list[str] = field(default_factory=list)
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``key=value`` from the command line; the value is read as YAML (numbers, lists, true/false)."""
+    if "=" not in text:
+        raise SpecError(f"--set expects key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def notebook_parameters(notebook: Path) -> dict:
+    """Names and default values of the notebook's ``parameters`` cell (which holds only literals)."""
+    defaults = {}
+    for name, info in papermill.inspect_notebook(str(notebook)).items():
+        try:
+            defaults[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError) as err:
+            raise SpecError(f"{notebook.name}: parameter {name!r} must be a literal, got {info['default']!r}") from err
+    return defaults
+
+
+def _resolve_notebook(path: str, spec_path: Path) -> Path:
+    for base in (Path.cwd(), REPO_ROOT, spec_path.parent):
+        candidate = (base / path).resolve()
+        if candidate.is_file():
+            return candidate
+    raise SpecError(f"{spec_path.name}: notebook not found: {path}")
+
+
+def _expand(study: dict, spec_name: str, spec_path: Path, overrides: dict) -> list[RunPlan]:
+    unknown = set(study) - STUDY_KEYS
+    if unknown:
+        raise SpecError(f"{spec_path.name}: unknown key(s) {sorted(unknown)} in study; allowed: {sorted(STUDY_KEYS)}")
+    if "notebook" not in study:
+        raise SpecError(f"{spec_path.name}: every study needs a 'notebook'")
+    notebook = _resolve_notebook(study["notebook"], spec_path)
+    parameters = study.get("parameters") or {}
+    seeds = study.get("seeds")
+    grid = study.get("grid") or {}
+    if not isinstance(parameters, dict):
+        raise SpecError(f"{spec_path.name}: 'parameters' must be a mapping, got {type(parameters).__name__}")
+    if not isinstance(grid, dict) or any(not isinstance(v, list) or not v for v in grid.values()):
+        raise SpecError(f"{spec_path.name}: 'grid' must map each parameter to a non-empty list of values")
+    if seeds is not None and (not isinstance(seeds, list) or not seeds
+                              or not all(isinstance(s, int) for s in seeds)):
+        raise SpecError(f"{spec_path.name}: 'seeds' must be a non-empty list of integers")
+
+    known = notebook_parameters(notebook)
+    overrides = {k: v for k, v in overrides.items() if k in known}
+    asked = set(parameters) | set(grid) | set(overrides) | ({"seed"} if seeds else set())
+    unknown_params = sorted(asked - set(known))
+    if unknown_params:
+        raise SpecError(f"{spec_path.name}: {notebook.name} has no parameter(s) {unknown_params}; "
+                        f"it takes {sorted(known)}")
+    if "output_dir" in asked:
+        raise SpecError(f"{spec_path.name}: 'output_dir' is set by the runner (the run folder), not by the spec")
+
+    axes = dict(grid)
+    if seeds:
+        axes["seed"] = seeds
+    name = study.get("name") or spec_name
+    plans = []
+    for combo in itertools.product(*axes.values()) if axes else [()]:
+        values = {**known, **parameters, **dict(zip(axes, combo)), **overrides}
+        values.pop("output_dir", None)
+        plans.append(RunPlan(name=name, notebook=notebook, parameters=values))
+    return plans
+
+
+def load_spec(spec_path: str | Path, overrides: dict | None = None) -> list[RunPlan]:
+    """Read and check a spec; return the runs it asks for. Raises ``SpecError`` before anything runs."""
+    spec_path = Path(spec_path)
+    if not spec_path.is_file():
+        raise SpecError(f"spec not found: {spec_path}")
+    try:
+        spec = yaml.safe_load(spec_path.read_text())
+    except yaml.YAMLError as err:
+        raise SpecError(f"{spec_path.name}: not valid YAML ({err})") from err
+    if not isinstance(spec, dict):
+        raise SpecError(f"{spec_path.name}: a spec is a mapping with at least 'notebook' or 'studies'")
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise SpecError(f"{spec_path.name}: unknown key(s) {sorted(unknown)}; allowed: {sorted(SPEC_KEYS)}")
+    if ("notebook" in spec) == ("studies" in spec):
+        raise SpecError(f"{spec_path.name}: give either 'notebook' (one study) or 'studies' (a list), not both")
+    name = str(spec.get("name") or spec_path.stem)
+    if "studies" in spec:
+        if not isinstance(spec["studies"], list) or not spec["studies"]:
+            raise SpecError(f"{spec_path.name}: 'studies' must be a non-empty list")
+        studies = spec["studies"]
+    else:
+        studies = [{k: spec[k] for k in STUDY_KEYS - {"name"} if k in spec} | {"name": name}]
+    overrides = overrides or {}
+    plans = []
+    for study in studies:
+        if not isinstance(study, dict):
+            raise SpecError(f"{spec_path.name}: each entry of 'studies' must be a mapping")
+        study = dict(study)
+        study.setdefault("name", Path(study.get("notebook", name)).stem.split("_", 1)[-1])
+        plans += _expand(study, name, spec_path, overrides)
+    unused = sorted(set(overrides) - {k for plan in plans for k in plan.parameters})
+    if unused:
+        raise SpecError(f"--set {', '.join(unused)}: no notebook of {spec_path.name} has such a parameter")
+    return plans
+
+
+def _short_hash(plan: RunPlan) -> str:
+    payload = json.dumps({"notebook": plan.notebook.name, "parameters": plan.parameters}, sort_keys=True,
+                         default=str)
+    return hashlib.sha1(payload.encode()).hexdigest()[:7]
+
+
+def new_run_folder(plan: RunPlan, runs_dir: Path = RUNS_DIR) -> Path:
+    """Create a fresh, never reused folder ``<time>-<name>-<hash>`` (suffixed if it already exists)."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{plan.name}-{_short_hash(plan)}"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for attempt in itertools.count(1):
+        folder = runs_dir / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def environment_record(seed) -> dict:
+    """Package versions, git commit, python and platform: enough to reproduce a run."""
+    versions = {}
+    for package in RECORDED_PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True,
+                                    text=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = None, None
+    return {"git_commit": commit, "git_dirty": dirty, "seed": seed, "python": platform.python_version(),
+            "platform": platform.platform(), "packages": versions}
+
+
+def _kernel_name() -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL if KERNEL in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def execute(plan: RunPlan, runs_dir: Path = RUNS_DIR, progress: bool = True) -> RunResult:
+    """Execute one plan into a new run folder; never raises for a failing notebook."""
+    folder = new_run_folder(plan, runs_dir)
+    parameters = {**plan.parameters, "output_dir": str(folder)}
+    (folder / "params.yaml").write_text(yaml.safe_dump({"notebook": str(plan.notebook.relative_to(REPO_ROOT))
+                                                        if plan.notebook.is_relative_to(REPO_ROOT)
+                                                        else str(plan.notebook),
+                                                        "name": plan.name, "parameters": parameters},
+                                                       sort_keys=False))
+    (folder / "environment.json").write_text(json.dumps(environment_record(plan.parameters.get("seed")), indent=2))
+
+    handler = logging.FileHandler(folder / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("papermill")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    started = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        papermill.execute_notebook(str(plan.notebook), str(folder / "notebook.ipynb"), parameters=parameters,
+                                   kernel_name=_kernel_name(), cwd=str(REPO_ROOT), log_output=True,
+                                   progress_bar=progress)
+    except papermill.PapermillExecutionError as err:
+        status, error = "failed", f"{err.ename}: {err.evalue}"
+    except Exception as err:  # kernel death, missing kernel, I/O: record it and let other runs go on
+        status, error = "failed", f"{type(err).__name__}: {err}"
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    seconds = time.perf_counter() - started
+    if status == "ok" and not (folder / "results.csv").exists():
+        status, error = "failed", "the notebook finished but wrote no results.csv into output_dir"
+    status_record = {"status": status, "error": error, "seconds": round(seconds, 2),
+                     "finished": dt.datetime.now().isoformat(timespec="seconds")}
+    (folder / "status.json").write_text(json.dumps(status_record, indent=2))
+    outputs = sorted(p.name for p in folder.iterdir())
+    return RunResult(plan=plan, folder=folder, status=status, seconds=seconds, error=error, outputs=outputs)
+
+
+def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Path = RUNS_DIR,
+             progress: bool = True) -> list[RunResult]:
+    """Plan every run of the spec (refusing a bad spec up front), then execute them in order."""
+    plans = load_spec(spec_path, overrides)
+    return [execute(plan, runs_dir, progress) for plan in plans]

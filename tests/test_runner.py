@@ -1,0 +1,141 @@
+"""The runner: grid expansion, refused specs, failures kept, runs never overwrite each other."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+import yaml
+
+from lab.cli import main
+from lab.report import build_index, redact_ids, render_run
+from lab.runner import SpecError, execute, load_spec, parse_override, run_spec
+
+
+def make_notebook(path, body="import pathlib\npathlib.Path(output_dir, 'results.csv').write_text('model,metric,value\\nm,x,1\\n')"):
+    """A tiny study notebook: a parameters cell, then ``body``."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("seed = 0\noutput_dir = 'out'\nalpha = 1.0\nname = 'a'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def write_spec(tmp_path, spec, name="spec.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.fixture
+def notebook(tmp_path):
+    return make_notebook(tmp_path / "study.ipynb")
+
+
+def test_seeds_times_grid_expand_to_one_run_each(tmp_path, notebook):
+    spec = write_spec(tmp_path, {"name": "s", "notebook": str(notebook), "parameters": {"name": "b"},
+                                 "seeds": [1, 2, 3], "grid": {"alpha": [0.1, 0.2]}})
+    plans = load_spec(spec)
+    assert len(plans) == 6
+    combos = {(p.parameters["seed"], p.parameters["alpha"]) for p in plans}
+    assert combos == {(s, a) for s in (1, 2, 3) for a in (0.1, 0.2)}
+    assert all(p.parameters["name"] == "b" for p in plans)
+
+
+def test_set_overrides_a_parameter_with_a_typed_value(tmp_path, notebook):
+    spec = write_spec(tmp_path, {"notebook": str(notebook)})
+    key, value = parse_override("alpha=0.5")
+    assert load_spec(spec, {key: value})[0].parameters["alpha"] == 0.5
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"notebook": "NB", "parameters": {"beta": 1}}, "has no parameter(s) ['beta']"),
+    ({"notebook": "NB", "grid": {"gamma": [1, 2]}}, "has no parameter(s) ['gamma']"),
+    ({"notebook": "NB", "colour": "red"}, "unknown key(s) ['colour']"),
+    ({"notebook": "missing.ipynb"}, "notebook not found"),
+    ({"notebook": "NB", "seeds": "1"}, "'seeds' must be a non-empty list"),
+    ({"notebook": "NB", "grid": {"alpha": 3}}, "'grid' must map"),
+    ({"notebook": "NB", "parameters": {"output_dir": "x"}}, "'output_dir' is set by the runner"),
+    ({"parameters": {}}, "give either 'notebook'"),
+])
+def test_bad_spec_is_refused_before_anything_runs(tmp_path, notebook, spec, message):
+    spec = {k: (str(notebook) if v == "NB" else v) for k, v in spec.items()}
+    path = write_spec(tmp_path, spec)
+    runs = tmp_path / "runs"
+    with pytest.raises(SpecError) as err:
+        run_spec(path, runs_dir=runs)
+    assert message in str(err.value)
+    assert not runs.exists()
+
+
+def test_unknown_set_key_and_bad_yaml_are_refused(tmp_path, notebook, capsys):
+    spec = write_spec(tmp_path, {"notebook": str(notebook)})
+    assert main(["run", str(spec), "--set", "nope=1", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "no notebook of spec.yaml has such a parameter" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("notebook: [unclosed")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(bad)
+
+
+def test_failure_is_kept_others_go_on_and_exit_is_nonzero(tmp_path, notebook):
+    failing = make_notebook(tmp_path / "fails.ipynb", body="raise RuntimeError('boom at alpha')")
+    spec = write_spec(tmp_path, {"name": "mixed", "studies": [{"notebook": str(failing)},
+                                                               {"notebook": str(notebook)}]})
+    runs, reports = tmp_path / "runs", tmp_path / "reports"
+    code = main(["run", str(spec), "--quiet", "--runs-dir", str(runs), "--reports-dir", str(reports)])
+    assert code == 1
+    folders = sorted(runs.iterdir())
+    statuses = {json.loads((f / "status.json").read_text())["status"] for f in folders}
+    assert statuses == {"ok", "failed"}
+    failed = next(f for f in folders if json.loads((f / "status.json").read_text())["status"] == "failed")
+    assert "boom at alpha" in json.loads((failed / "status.json").read_text())["error"]
+    assert (failed / "notebook.ipynb").exists()
+    for folder in folders:
+        assert {"params.yaml", "environment.json", "run.log", "notebook.ipynb"} <= {p.name for p in folder.iterdir()}
+    index = (reports / "index.html").read_text()
+    assert "boom at alpha" in index and index.count("<tr class=") == 2
+
+
+def test_same_plan_twice_gives_two_folders(tmp_path, notebook):
+    spec = write_spec(tmp_path, {"notebook": str(notebook)})
+    plan = load_spec(spec)[0]
+    first = execute(plan, tmp_path / "runs", progress=False)
+    second = execute(plan, tmp_path / "runs", progress=False)
+    assert first.folder != second.folder
+    assert first.status == second.status == "ok"
+    assert (first.folder / "results.csv").exists() and (second.folder / "results.csv").exists()
+    env = json.loads((first.folder / "environment.json").read_text())
+    assert env["seed"] == 0 and env["packages"]["pandas"]
+
+
+def test_notebook_without_results_is_marked_failed(tmp_path):
+    quiet = make_notebook(tmp_path / "quiet.ipynb", body="x = 1")
+    result = execute(load_spec(write_spec(tmp_path, {"notebook": str(quiet)}))[0], tmp_path / "runs", progress=False)
+    assert result.status == "failed" and "results.csv" in result.error
+
+
+def test_report_hides_code_and_user_ids(tmp_path):
+    body = ("import pandas as pd\nfrom IPython.display import display\n"
+            "display(pd.DataFrame({'user_id': [123456789], 'score': [0.5]}))\n"
+            "print('SECRET_CODE_MARKER' [:6])")
+    nb_path = make_notebook(tmp_path / "ids.ipynb", body=body + "\nimport pathlib\n"
+                            "pathlib.Path(output_dir, 'results.csv').write_text('model,metric,value\\nm,x,1\\n')")
+    result = execute(load_spec(write_spec(tmp_path, {"notebook": str(nb_path)}))[0], tmp_path / "runs", progress=False)
+    html = render_run(result.folder, tmp_path / "reports").read_text()
+    assert "123456789" not in html
+    assert "SECRET_CODE_MARKER" not in html  # the code itself is hidden
+    assert "SECRET" in html  # ...but its output is shown
+    assert "raw user ids was removed" in html
+    index = build_index(tmp_path / "runs", tmp_path / "reports").read_text()
+    assert result.folder.name in index
+
+
+def test_redact_ids_leaves_other_outputs():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="auc 0.9\n")]
+    nb.cells = [cell]
+    assert redact_ids(nb) == 0 and nb.cells[0].outputs[0]["text"] == "auc 0.9\n"
