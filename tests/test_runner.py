@@ -136,6 +136,10 @@ def test_report_hides_code_and_user_ids(tmp_path):
 def test_redact_ids_leaves_other_outputs():
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("")
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="auc 0.9\n")]
+    listing = {"text/html": "<table><tr><th>columns</th></tr><tr><td>user_id, age</td></tr></table>",
+               "text/plain": "columns  user_id, age"}
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="auc 0.9\n"),
+                    nbformat.v4.new_output("execute_result", data=listing, execution_count=1)]
     nb.cells = [cell]
     assert redact_ids(nb) == 0 and nb.cells[0].outputs[0]["text"] == "auc 0.9\n"
+    assert nb.cells[0].outputs[1]["data"] == listing

@@ -25,13 +25,13 @@ REDACTED = "[a table with raw user ids was removed from this report]"
 
 
 def _shows_ids(output: dict) -> bool:
+    """True if an output shows a table with an id column (HTML header, else plain text)."""
     data = output.get("data", {})
-    if _ID_HEADER.search(data.get("text/html", "") if isinstance(data.get("text/html"), str)
-                         else "".join(data.get("text/html", []))):
-        return True
+    if "text/html" in data:
+        page = data["text/html"]
+        return bool(_ID_HEADER.search(page if isinstance(page, str) else "".join(page)))
     text = data.get("text/plain", output.get("text", ""))
-    text = text if isinstance(text, str) else "".join(text)
-    return bool(_ID_TEXT.search(text))
+    return bool(_ID_TEXT.search(text if isinstance(text, str) else "".join(text)))
 
 
 def redact_ids(notebook: nbformat.NotebookNode) -> int:
