@@ -1,0 +1,175 @@
+"""Value tables, the allocation's input: one row per user, a value and a cost per offer.
+
+Columns of a value table (what ``values_path`` must hold, CSV or parquet):
+
+* ``user_id`` — unique user id;
+* ``value_<offer>`` — the value of giving ``<offer>`` to the user (expected transaction value, or
+  incremental value over no offer), any real number; one column per offer that may be given;
+* ``cost_<offer>`` — the cost of giving it, >= 0; optional where the offer's cost is the same for
+  everyone and known (``lab.data.OFFER_COST``: coupon, rate_discount, sms, none);
+* ``segment`` — optional, only used to report the offer mix per segment.
+
+"No offer" is always allowed and worth 0, so values are relative to doing nothing. On the simulated
+world the tables come from the truth (``oracle_values``), from a response model (``response_values``:
+expected transaction value if offered) or from uplift learners (``uplift_values``: incremental value).
+The models are fitted single-threaded: the tables are small, and OpenMP threads spinning on a busy
+machine made a 300-row gradient boosting fit 50x slower than one thread.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
+
+from lab.allocate.solvers import NOTHING, Allocation, Problem, make_problem
+from lab.data import OFFER_COST, OFFERS, SchemaError, World, read_table
+
+VALUE, COST = "value_", "cost_"
+
+
+def offers_of(table: pd.DataFrame) -> tuple[str, ...]:
+    """The offers a value table prices, in column order."""
+    return tuple(c[len(VALUE):] for c in table.columns if c.startswith(VALUE))
+
+
+def validate_values(table: pd.DataFrame, offer_costs: dict[str, float] | None = None) -> pd.DataFrame:
+    """Check a value table and fill missing ``cost_<offer>`` columns from ``offer_costs``.
+
+    Raises ``SchemaError`` naming the column and the problem (missing offers, negative costs, ...).
+    """
+    offer_costs = OFFER_COST if offer_costs is None else offer_costs
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise SchemaError("values: expected a non-empty table with user_id and value_<offer> columns")
+    if "user_id" not in table:
+        raise SchemaError("values: missing required column 'user_id'")
+    if table["user_id"].duplicated().any():
+        raise SchemaError(f"values: column 'user_id' repeats {int(table['user_id'].duplicated().sum())} id(s)")
+    offers = offers_of(table)
+    if not offers:
+        raise SchemaError("values: no offers; add one column value_<offer> per offer (e.g. value_coupon)")
+    orphans = [c for c in table.columns if c.startswith(COST) and c[len(COST):] not in offers]
+    if orphans:
+        raise SchemaError(f"values: cost column(s) {orphans} have no matching value_<offer> column")
+    table = table.copy()
+    for offer in offers:
+        if f"{COST}{offer}" not in table:
+            if offer not in offer_costs:
+                raise SchemaError(f"values: offer '{offer}' has no column 'cost_{offer}' and no known cost; "
+                                  f"add the column or pass offer_costs (known: {sorted(offer_costs)})")
+            table[f"{COST}{offer}"] = float(offer_costs[offer])
+        for column in (f"{VALUE}{offer}", f"{COST}{offer}"):
+            numbers = pd.to_numeric(table[column], errors="coerce")
+            if numbers.isna().any() or not np.isfinite(numbers.to_numpy(dtype=np.float64)).all():
+                raise SchemaError(f"values: column '{column}' has missing, infinite or non-numeric entries")
+            table[column] = numbers.astype(np.float64)
+        negative = int((table[f"{COST}{offer}"] < 0).sum())
+        if negative:
+            raise SchemaError(f"values: column 'cost_{offer}' has {negative} negative cost(s); costs must be >= 0")
+    return table
+
+
+def read_values(path: str, offer_costs: dict[str, float] | None = None) -> pd.DataFrame:
+    """Read and validate a value table from CSV or parquet."""
+    return validate_values(read_table(path), offer_costs)
+
+
+def to_problem(table: pd.DataFrame, budget: float, limits: dict[str, float] | None = None,
+               roi_floor: float | None = None) -> Problem:
+    """An allocation problem from a validated value table; ``limits`` maps offer -> most users, and
+    ``roi_floor`` keeps an offer from a user whose value is below ``roi_floor`` x its cost."""
+    offers = offers_of(table)
+    values = table[[f"{VALUE}{o}" for o in offers]].to_numpy(dtype=np.float64)
+    costs = table[[f"{COST}{o}" for o in offers]].to_numpy(dtype=np.float64)
+    return make_problem(values, costs, budget, limits, offers, roi_floor)
+
+
+def synthetic_values(n_users: int, n_offers: int = 5, seed: int = 0) -> pd.DataFrame:
+    """A random value table with heterogeneous values (some negative) for benchmarks and tests."""
+    rng = np.random.default_rng(seed)
+    costs = np.array([0.5, 20.0, 45.0, 10.0, 5.0, 2.0, 30.0, 1.0])[:n_offers]
+    scale = np.array([2.0, 30.0, 60.0, 12.0, 8.0, 3.0, 40.0, 2.5])[:n_offers]
+    taste = rng.gamma(2.0, 0.5, size=(n_users, 1))  # some users respond to everything
+    values = taste * rng.gamma(1.0, 1.0, size=(n_users, n_offers)) * scale - rng.normal(0, 1, (n_users, n_offers))
+    table = pd.DataFrame({"user_id": np.arange(n_users)})
+    for j in range(n_offers):
+        table[f"{VALUE}offer_{j}"] = values[:, j]
+        table[f"{COST}offer_{j}"] = costs[j]
+    return table
+
+
+def _frame(world: World, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    table = pd.DataFrame({"user_id": world.observed["users"]["user_id"].to_numpy()})
+    for offer in OFFERS[1:]:
+        table[f"{VALUE}{offer}"] = np.asarray(columns[offer], dtype=np.float64)
+        table[f"{COST}{offer}"] = OFFER_COST[offer]
+    if "users" in world.oracle:
+        table["segment"] = world.oracle["users"]["segment"].astype(str).to_numpy()
+    return table
+
+
+def oracle_values(world: World) -> pd.DataFrame:
+    """True incremental value of each offer (the world's ``incremental_value_<offer>``)."""
+    effects = world.oracle["effects"].set_index("user_id").loc[world.observed["users"]["user_id"]]
+    return _frame(world, {o: effects[f"incremental_value_{o}"].to_numpy() for o in OFFERS[1:]})
+
+
+def _features(world: World) -> pd.DataFrame:
+    from lab.uplift import user_features
+
+    return user_features(world.observed["users"])
+
+
+def ticket_values(world: World, random_state: int = 0) -> np.ndarray:
+    """Expected transaction value per user if they convert, learned from the converters' values."""
+    users = world.observed["users"][["user_id"]].merge(world.observed["treatments"], on="user_id", how="left")
+    converted = users["converted"].to_numpy() == 1
+    X = _features(world)
+    if converted.sum() < 20:
+        raise SchemaError(f"treatments: only {int(converted.sum())} conversions; need at least 20 to learn values")
+    model = HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, min_samples_leaf=20,
+                                          random_state=random_state)
+    with threadpool_limits(limits=1):
+        model.fit(X[converted], users.loc[converted, "value"].to_numpy(dtype=np.float64))
+        return np.maximum(model.predict(X), 0.0)
+
+
+def response_values(world: World, random_state: int = 0) -> pd.DataFrame:
+    """Expected transaction value if offered: P(convert | user, offer) x expected ticket.
+
+    The classic response model: gradient boosting with the offer as a feature, trained on the users
+    who were given an offer; it predicts who buys when offered, not who buys *because* of the offer.
+    """
+    table = world.observed["users"][["user_id"]].merge(world.observed["treatments"], on="user_id", how="left")
+    X = _features(world)
+    offered = (table["offer"].astype(str) != "none").to_numpy()
+    offer_codes = {o: j for j, o in enumerate(OFFERS[1:])}
+    codes = table["offer"].astype(str).map(offer_codes).to_numpy()
+    model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, min_samples_leaf=20,
+                                           categorical_features=[X.shape[1]], random_state=random_state)
+    with threadpool_limits(limits=1):
+        model.fit(np.column_stack([X.to_numpy()[offered], codes[offered]]), table.loc[offered, "converted"].to_numpy())
+        columns = {o: model.predict_proba(np.column_stack([X.to_numpy(), np.full(len(X), j)]))[:, 1]
+                   for o, j in offer_codes.items()}
+    ticket = ticket_values(world, random_state)
+    columns = {o: p_convert * ticket for o, p_convert in columns.items()}
+    return _frame(world, columns)
+
+
+def uplift_values(world: World, learner: str = "x_learner", random_state: int = 0) -> pd.DataFrame:
+    """Incremental value of each offer: estimated effect on conversion (``lab.uplift``) x expected ticket."""
+    from lab.uplift import fit_offer_effects
+
+    with threadpool_limits(limits=1):
+        tau = fit_offer_effects(world, learner=learner, random_state=random_state)
+    tau = tau.set_index("user_id").loc[world.observed["users"]["user_id"]]
+    ticket = ticket_values(world, random_state)
+    return _frame(world, {o: tau[f"tau_{o}"].to_numpy(dtype=np.float64) * ticket for o in OFFERS[1:]})
+
+
+def true_incremental_value(world: World, allocation: Allocation) -> float:
+    """Sum over users of the true incremental value of the offer each one was given (0 for none)."""
+    truth = oracle_values(world)
+    values = truth[[f"{VALUE}{o}" for o in allocation.offers]].to_numpy()
+    given = np.flatnonzero(allocation.assignment != NOTHING)
+    return float(values[given, allocation.assignment[given]].sum())

@@ -1,0 +1,215 @@
+"""Rolling chronological evaluation of lookalike scorers against the world's true target.
+
+Every model is fitted once at ``train_end`` on what was observable before it (the seeds tagged so
+far, the graph so far). Each later day ``d`` is then scored with information strictly before ``d``:
+static models keep the audience they produced at ``train_end``, dynamic ones roll their state over
+the new daily snapshots. The truth for day ``d`` is the target of the regime in force on ``d``
+(``oracle["targets"]``); with a researcher's own data (no oracle) it is the seeds tagged from
+``train_end`` on. Known seeds are excluded from scoring.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+from tqdm.auto import tqdm
+
+from lab.data import SchemaError, World
+from lab.lookalike import baselines
+from lab.lookalike.model import DynamicGNN
+from lab.lookalike.sampling import GraphSeries
+
+MULTIPLES = (1, 5, 10)
+PERCENTS = (1, 5, 10)
+ABLATIONS = {
+    "uniform_sampler": {"sampler": "uniform"},
+    "single_aggregator": {"aggrs": ("mean",)},
+    "concat_update": {"update": "concat"},
+    "no_gae": {"gae_weight": 0.0},
+    "no_recency": {},  # snapshots weigh every day of the window alike (half_life = inf)
+    "plus_gru_memory": {"memory": True},  # a learned GRU state on top of the decayed one
+    "static_graph": {},  # fitted and scored on the one graph known at train_end
+}
+STATIC_BASELINES = ("rule", "centroid_cosine", "max_similarity", "user_cf", "logistic_regression",
+                    "gradient_boosting", "bagging_pu", "deepwalk", "graphsage_static")
+
+
+def ranking_metrics(y_true: np.ndarray, score: np.ndarray, n_seeds: int) -> dict[str, float]:
+    """AUC, PR-AUC, recall/precision at K = 1x/5x/10x the seed count, lift in the top 1/5/10%."""
+    y_true = np.asarray(y_true).astype(bool)
+    order = np.argsort(-np.asarray(score), kind="stable")
+    hits = np.cumsum(y_true[order])
+    n, positives = len(y_true), max(int(y_true.sum()), 1)
+    out = {"auc": roc_auc_score(y_true, score), "pr_auc": average_precision_score(y_true, score)}
+    for m in MULTIPLES:
+        k = min(max(m * n_seeds, 1), n)
+        out[f"recall_at_{m}x"] = hits[k - 1] / positives
+        out[f"precision_at_{m}x"] = hits[k - 1] / k
+    for p in PERCENTS:
+        k = max(int(round(n * p / 100)), 1)
+        out[f"lift_at_{p}pct"] = (hits[k - 1] / k) / (positives / n)
+    return out
+
+
+def audience_stability(scores: np.ndarray, k: int) -> np.ndarray:
+    """Jaccard overlap of each day's top-``k`` audience with the previous day's; ``scores`` [D, N] -> [D]
+    (NaN on the first day)."""
+    k = min(k, scores.shape[1])
+    tops = [set(np.argpartition(-row, k - 1)[:k].tolist()) for row in scores]
+    return np.array([np.nan] + [len(a & b) / len(a | b) for a, b in zip(tops[:-1], tops[1:])])
+
+
+def cumulative_gains(y_true: np.ndarray, score: np.ndarray, points: int = 101) -> tuple[np.ndarray, np.ndarray]:
+    """Share of users targeted (x) vs share of all targets reached (y), best-scored first."""
+    hits = np.cumsum(np.asarray(y_true)[np.argsort(-np.asarray(score), kind="stable")])
+    x = np.linspace(0, 1, points)
+    idx = np.clip((x * len(hits)).astype(int) - 1, 0, len(hits) - 1)
+    return x, np.where(x > 0, hits[idx] / max(hits[-1], 1), 0.0)
+
+
+@dataclass
+class LookalikeRun:
+    """Everything one seed's run produced: tidy ``results``, the per-day ``scores`` [D, N] of each model
+    on the evaluated users, the truth, the dynamic model (for attention and embeddings)."""
+
+    days: np.ndarray
+    shift_day: int | None
+    results: pd.DataFrame
+    scores: dict[str, np.ndarray]
+    truth: np.ndarray
+    eval_mask: np.ndarray
+    model: DynamicGNN
+    series: GraphSeries
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _truth(world: World, series: GraphSeries, days: np.ndarray, train_end: int,
+           known: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``is_target`` [D, N] and the oracle's ``p_target`` [D, N] (None without an oracle)."""
+    if "targets" in world.oracle:
+        regimes = world.oracle["regimes"].set_index("day")["regime"]
+        targets = world.oracle["targets"]
+        by_regime = {r: t.set_index("user_id").loc[series.user_ids] for r, t in targets.groupby("regime")}
+        frames = [by_regime[regimes.loc[d]] for d in days]
+        return (np.stack([f["is_target"].to_numpy() for f in frames]),
+                np.stack([f["p_target"].to_numpy() for f in frames]))
+    seeds = world.observed["seeds"]
+    later = np.isin(series.user_ids, seeds.loc[seeds["day"] >= train_end, "user_id"]) & ~known
+    if not later.any():
+        raise SchemaError("seeds: no seed is tagged on or after train_end, so there is nothing to evaluate "
+                          "against; lower train_end or add later seeds")
+    return np.tile(later, (len(days), 1)), None
+
+
+def _static_baselines(seed: int, behaviour: list[int], featured_column: int) -> dict[str, Callable]:
+    return {
+        "rule": lambda: baselines.RuleTargeting(featured_column),
+        "centroid_cosine": lambda: baselines.SeedSimilarity("centroid"),
+        "max_similarity": lambda: baselines.SeedSimilarity("max", n_prototypes=64),
+        "user_cf": lambda: baselines.UserCF(columns=behaviour),
+        "logistic_regression": lambda: baselines.logistic_regression(seed),
+        "gradient_boosting": lambda: baselines.gradient_boosting(seed),
+        "bagging_pu": lambda: baselines.BaggingPU(seed=seed),
+    }
+
+
+def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window: int = 7,
+                       half_life: float = 3.0, train_days: int = 8, featured_product: int = 0, gnn_params: dict | None = None,
+                       ablations: tuple[str, ...] = tuple(ABLATIONS), progress: bool = True) -> LookalikeRun:
+    """Fit every model at ``train_end`` and score each later day; returns the tidy results and scores.
+
+    ``results`` has one row per model, metric and day (``split`` = the day) plus ``split="test"``, the
+    mean over the days from the first regime shift on (all scored days without a shift). The GNNs
+    train on the ``train_days`` daily snapshots up to ``train_end``.
+    """
+    observed = world.observed
+    for table in ("users", "seeds"):
+        if table not in observed:
+            raise SchemaError(f"{table}: table is missing; the lookalike study needs users, seeds and edges "
+                              "and/or interactions with a day column")
+    if "edges" not in observed and "interactions" not in observed:
+        raise SchemaError("edges: table is missing (and no interactions); the lookalike study needs a graph")
+    unknown = [a for a in ablations if a not in ABLATIONS]
+    if unknown:
+        raise ValueError(f"unknown ablation(s) {unknown}; choose from {list(ABLATIONS)}")
+    n_products = len(observed["products"]) if "products" in observed else None
+    series = GraphSeries(observed["users"], observed.get("interactions"), observed.get("edges"), n_products)
+    if not 1 <= train_end < series.n_days:
+        raise ValueError(f"train_end={train_end} must lie inside the observed days 1..{series.n_days - 1}")
+    seeds = observed["seeds"]
+    seed_day = seeds["day"] if "day" in seeds else pd.Series(0, index=seeds.index)
+    known = np.isin(series.user_ids, seeds.loc[seed_day < train_end, "user_id"])
+    if not known.any():
+        raise SchemaError(f"seeds: no seed is tagged before train_end={train_end}; nothing to learn from")
+    y = known.astype(int)
+    days = np.arange(train_end, series.n_days)
+    shift_day = None
+    if world.config is not None and world.config.shift_days:
+        shift_day = int(world.config.shift_days[0])
+    truth, oracle = _truth(world, series, days, train_end, known)
+    eval_mask = ~known
+    n_seeds = int(known.sum())
+    timings: dict[str, float] = {}
+
+    snapshots = [series.snapshot(d, window, half_life) for d in tqdm(range(1, series.n_days), desc="snapshots",
+                                                                       disable=not progress)]
+    train_snaps = [s for s in snapshots if train_end - train_days < s.day <= train_end]
+    static_snap = series.union_snapshot(train_end)
+    X_static = static_snap.x.numpy()
+    scores: dict[str, np.ndarray] = {}
+    if oracle is not None:
+        scores["oracle"] = oracle
+
+    def roll(model: DynamicGNN) -> np.ndarray:
+        return model.decision_function(snapshots)[days - 1]
+
+    params = {"seed": seed, **(gnn_params or {})}
+    start = time.perf_counter()
+    model = DynamicGNN(**params).fit(train_snaps, y)
+    timings["dynamic_gnn_fit_s"] = time.perf_counter() - start
+    scores["dynamic_gnn"] = roll(model)
+    for name in tqdm(ablations, desc="ablations", disable=not progress):
+        if name == "no_recency":
+            flat = [series.snapshot(d, window, float("inf")) for d in range(1, series.n_days)]
+            flat_model = DynamicGNN(**params).fit(flat[max(train_end - train_days, 0):train_end], y)
+            scores["dynamic_gnn_ablation_no_recency"] = flat_model.decision_function(flat)[days - 1]
+        elif name == "static_graph":
+            static_model = DynamicGNN(**{**params, **ABLATIONS[name]}).fit([static_snap], y)
+            scores["dynamic_gnn_ablation_static_graph"] = np.tile(static_model.decision_function([static_snap]),
+                                                                  (len(days), 1))
+        else:
+            scores[f"dynamic_gnn_ablation_{name}"] = roll(DynamicGNN(**{**params, **ABLATIONS[name]}).fit(train_snaps, y))
+
+    featured_column = len(series.static_names) + featured_product
+    behaviour = list(range(len(series.static_names), X_static.shape[1]))
+    for name, make in tqdm(_static_baselines(seed, behaviour, featured_column).items(),
+                           desc="baselines", disable=not progress):
+        estimator = make().fit(X_static, y)
+        scores[name] = np.tile(estimator.decision_function(X_static), (len(days), 1))
+        if name == "logistic_regression":
+            scores["logistic_regression_refreshed"] = np.stack(
+                [estimator.decision_function(snapshots[d - 1].x.numpy()) for d in days])
+    scores["deepwalk"] = np.tile(baselines.DeepWalk(seed=seed).fit(static_snap, y).decision_function(), (len(days), 1))
+    scores["graphsage_static"] = np.tile(
+        baselines.StaticGraphSAGE(seed=seed).fit(static_snap, y).decision_function(static_snap), (len(days), 1))
+
+    rows = []
+    for name, model_scores in scores.items():
+        stability = audience_stability(model_scores[:, eval_mask], 5 * n_seeds)
+        for i, day in enumerate(days):
+            metrics = ranking_metrics(truth[i, eval_mask], model_scores[i, eval_mask], n_seeds)
+            metrics["stability_at_5x"] = stability[i]
+            rows += [{"model": name, "metric": k, "value": v, "split": str(day), "seed": seed}
+                     for k, v in metrics.items() if not np.isnan(v)]
+    results = pd.DataFrame(rows)
+    after = days >= shift_day if shift_day is not None else np.ones(len(days), bool)
+    test_days = {str(d) for d in days[after]}
+    test = (results[results["split"].isin(test_days)].groupby(["model", "metric"], sort=False)["value"].mean()
+            .reset_index().assign(split="test", seed=seed))
+    return LookalikeRun(days=days, shift_day=shift_day, results=pd.concat([test, results], ignore_index=True),
+                        scores=scores, truth=truth, eval_mask=eval_mask, model=model, series=series,
+                        timings=timings)

@@ -1,0 +1,158 @@
+"""Allocation solvers: feasibility, bounds against HiGHS, baselines, value tables, bad input, notebook."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab.allocate import (NOTHING, evaluate, is_feasible, make_problem, oracle_values, read_values, solve_dual,
+                          solve_greedy, solve_lp, solve_milp, solve_random, synthetic_values, to_problem,
+                          true_incremental_value, validate_values)
+from lab.data import OFFERS, SchemaError, simulate_world
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return synthetic_values(1500, n_offers=4, seed=1)
+
+
+@pytest.mark.parametrize("limits", [None, {"offer_0": 300, "offer_2": 40}])
+def test_dual_is_feasible_and_matches_lp_and_milp(table, limits):
+    problem = to_problem(table, budget=1500 * 4.0, limits=limits)
+    dual = solve_dual(problem)
+    assert is_feasible(problem, dual.assignment)
+    assert np.isclose(dual.objective, evaluate(problem, dual.assignment)[0])
+    lp = solve_lp(problem)
+    assert dual.upper_bound >= lp * (1 - 1e-6)  # weak duality: any multipliers bound the LP
+    assert dual.upper_bound <= lp * (1 + 1e-4)  # and the search finds (nearly) the best ones
+    milp = solve_milp(problem, time_limit=30)
+    assert is_feasible(problem, milp.assignment)
+    assert milp.objective <= lp * (1 + 1e-9)
+    assert dual.objective >= milp.objective * (1 - 1e-3)
+    if limits:
+        counts = dual.counts()
+        assert counts["offer_2"] <= 40 and dual.multipliers["limit:offer_2"] > 0
+
+
+def test_dual_objective_grows_with_budget_and_lambda_falls(table):
+    runs = [solve_dual(to_problem(table, budget=b)) for b in (500.0, 2000.0, 8000.0)]
+    objectives = [r.objective for r in runs]
+    lambdas = [r.multipliers["budget"] for r in runs]
+    assert objectives == sorted(objectives) and objectives[0] < objectives[-1]
+    assert lambdas == sorted(lambdas, reverse=True) and lambdas[0] > lambdas[-1]
+    assert all(r.spend <= b + 1e-6 for r, b in zip(runs, (500.0, 2000.0, 8000.0)))
+
+
+def test_unlimited_budget_gives_everyone_their_best_positive_offer(table):
+    problem = to_problem(table, budget=np.inf)
+    dual = solve_dual(problem)
+    best = problem.values.max(axis=1)
+    expected = np.where(best > 0, problem.values.argmax(axis=1), NOTHING)
+    assert np.array_equal(dual.assignment, expected)
+    assert dual.multipliers["budget"] == 0.0 and dual.gap == pytest.approx(0.0, abs=1e-12)
+
+
+def test_zero_budget_gives_only_free_offers():
+    problem = make_problem([[5.0, 1.0], [-1.0, 2.0]], costs=[3.0, 0.0], budget=0.0, offers=("paid", "free"))
+    for allocation in (solve_dual(problem), solve_milp(problem), solve_greedy(problem), solve_random(problem)):
+        assert allocation.spend == 0.0
+        assert set(allocation.offer_names()) <= {"free", "none"}
+    assert list(solve_dual(problem).offer_names()) == ["free", "free"]
+
+
+def test_baselines_are_feasible_and_no_better_than_the_optimum(table):
+    problem = to_problem(table, budget=3000.0, limits={"offer_1": 50})
+    bound = solve_dual(problem).upper_bound
+    for allocation in (solve_greedy(problem, "value"), solve_greedy(problem, "ratio"), solve_random(problem, 3)):
+        assert is_feasible(problem, allocation.assignment)
+        assert allocation.objective <= bound
+        assert allocation.spend <= 3000.0 + 1e-9
+    assert solve_random(problem, 3).objective < solve_greedy(problem, "ratio").objective
+    with pytest.raises(ValueError, match="by must be"):
+        solve_greedy(problem, "profit")
+
+
+def test_greedy_takes_the_best_ratio_first_and_skips_what_does_not_fit():
+    problem = make_problem([[10.0], [9.0], [2.0]], costs=[[10.0], [3.0], [1.0]], budget=5.0)
+    assert list(solve_greedy(problem, "ratio").assignment) == [NOTHING, 0, 0]
+    assert list(solve_greedy(problem, "value").assignment) == [NOTHING, 0, 0]
+
+
+def test_oracle_values_and_true_incremental_value():
+    world = simulate_world(n_users=400, n_days=3, shift_days=(1,), seed=2)
+    truth = oracle_values(world)
+    assert list(validate_values(truth).columns[:3]) == ["user_id", "value_coupon", "cost_coupon"]
+    problem = to_problem(truth, budget=400 * 3.0)
+    allocation = solve_dual(problem)
+    assert true_incremental_value(world, allocation) == pytest.approx(allocation.objective, rel=1e-9)
+    assert allocation.offers == OFFERS[1:]
+
+
+def test_value_table_round_trip_and_missing_costs(tmp_path):
+    frame = pd.DataFrame({"user_id": [1, 2], "value_coupon": [3.0, 1.0], "value_vip": [5.0, 0.0],
+                          "cost_vip": [4.0, 4.0]})
+    frame.to_csv(tmp_path / "values.csv", index=False)
+    table = read_values(str(tmp_path / "values.csv"))
+    assert table["cost_coupon"].tolist() == [20.0, 20.0]  # known offer: cost from lab.data.OFFER_COST
+    assert to_problem(table, budget=10.0).offers == ("coupon", "vip")
+
+
+@pytest.mark.parametrize("frame, budget, limits, message", [
+    (pd.DataFrame({"user_id": [1], "value_coupon": [1.0], "cost_coupon": [-2.0]}), 1.0, None, "negative cost"),
+    (pd.DataFrame({"user_id": [1], "value_gift": [1.0]}), 1.0, None, "offer 'gift' has no column 'cost_gift'"),
+    (pd.DataFrame({"user_id": [1], "score": [1.0]}), 1.0, None, "no offers"),
+    (pd.DataFrame({"user_id": [1], "value_sms": [1.0], "cost_vip": [1.0]}), 1.0, None, "no matching value_"),
+    (pd.DataFrame({"user_id": [1, 1], "value_sms": [1.0, 2.0]}), 1.0, None, "repeats"),
+    (pd.DataFrame({"user_id": [1], "value_sms": [np.nan]}), 1.0, None, "missing"),
+    (pd.DataFrame({"user_id": [1], "value_sms": [1.0]}), -5.0, None, "budget: must be >= 0"),
+    (pd.DataFrame({"user_id": [1], "value_sms": [1.0]}), 1.0, {"coupon": 3}, "'coupon' is not among"),
+    (pd.DataFrame({"user_id": [1], "value_sms": [1.0]}), 1.0, {"sms": -1}, "whole number of users >= 0"),
+    (pd.DataFrame({"user_id": [1], "value_sms": [1.0]}), 1.0, {"sms": 2.5}, "whole number of users >= 0"),
+])
+def test_bad_input_raises_one_schema_error(frame, budget, limits, message):
+    with pytest.raises(SchemaError, match=message):
+        to_problem(validate_values(frame), budget=budget, limits=limits)
+
+
+def test_make_problem_checks_shapes():
+    with pytest.raises(SchemaError, match="costs: expected shape"):
+        make_problem(np.ones((3, 2)), costs=np.ones(3), budget=1.0)
+    with pytest.raises(SchemaError, match="distinct offer names"):
+        make_problem(np.ones((3, 2)), costs=np.ones(2), budget=1.0, offers=("a", "a"))
+
+
+def test_notebook_runs_tiny(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "papermill", "-k", "lab", str(ROOT / "notebooks" / "50_budget_allocation.ipynb"),
+           str(tmp_path / "out.ipynb"), "-p", "output_dir", str(out), "-p", "n_users", "600",
+           "-p", "n_seeds", "1", "-p", "uplift_learner", "t_learner", "-y", "budget_grid: [1.0, 4.0]"]
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    results = pd.read_csv(out / "results.csv")
+    models = {"dual", "milp", "greedy_value", "greedy_ratio", "response_allocation", "uplift_allocation",
+              "random", "oracle"}
+    metrics = {"objective", "gap_to_lp_pct", "gap_to_milp_pct", "seconds", "true_incremental_value"}
+    assert set(results["model"]) == models and set(results["metric"]) == metrics
+    assert (results.groupby("model")["metric"].nunique() == len(metrics)).all()
+    headline = json.loads((out / "metrics.json").read_text())["headline"]
+    assert "uplift_minus_response_true_value" in headline
+    truth = results.query("metric == 'true_incremental_value'").set_index("model")["value"]
+    assert truth["oracle"] >= truth.drop("oracle").max() * (1 - 1e-3)
+
+
+def test_roi_floor_keeps_low_return_offers_out():
+    values, costs = [[2.5, 4.0], [0.5, 9.0]], [1.0, 4.0]
+    free = make_problem(values, costs, budget=np.inf)
+    floored = make_problem(values, costs, budget=np.inf, roi_floor=1.5)
+    assert list(solve_dual(free).assignment) == [1, 1]
+    for allocation in (solve_dual(floored), solve_milp(floored), solve_greedy(floored), solve_random(floored)):
+        assert is_feasible(floored, allocation.assignment)
+        assert allocation.assignment[0] != 1 and allocation.assignment[1] != 0
+    assert list(solve_dual(floored).assignment) == [0, 1]
+    assert not is_feasible(floored, np.array([1, 1]))

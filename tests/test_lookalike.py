@@ -1,0 +1,184 @@
+"""Behaviour of the lookalike study: samplers, snapshots, the model's contract, metrics, the results
+contract, bad input, and one tiny papermill run of the notebook."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lab.data import SchemaError, simulate_world
+from lab.lookalike import (CentreAttentionAggregation, DynamicGNN, GraphSeries, audience_stability,
+                           cumulative_gains, discover, expand, identify, ranking_metrics, rolling_evaluation,
+                           sample_neighbours)
+from lab.lookalike.baselines import BaggingPU, DeepWalk, SeedSimilarity, UserCF, random_walks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def world():
+    return simulate_world(n_users=400, n_days=12, seed=1, shift_days=(8,), interactions_per_user_day=1.0,
+                          edges_per_user_day=0.3)
+
+
+@pytest.fixture(scope="module")
+def series(world):
+    obs = world.observed
+    return GraphSeries(obs["users"], obs["interactions"], obs["edges"], n_products=len(obs["products"]))
+
+
+def test_samplers_keep_at_most_k_neighbours_and_heuristic_keeps_the_heaviest():
+    dst = torch.tensor([0] * 6 + [1] * 2)
+    src = torch.tensor([1, 2, 3, 4, 5, 6, 0, 2])
+    weight = torch.tensor([0.1, 5.0, 0.2, 4.0, 0.3, 3.0, 1.0, 1.0])
+    kept, kept_w = sample_neighbours(torch.stack([src, dst]), weight, 7, k=3, strategy="heuristic")
+    assert torch.bincount(kept[1], minlength=2).tolist()[:2] == [3, 2]
+    assert set(kept[0][kept[1] == 0].tolist()) == {2, 4, 6}
+    uniform, _ = sample_neighbours(torch.stack([src, dst]), weight, 7, k=3, strategy="uniform",
+                                   generator=torch.Generator().manual_seed(0))
+    assert torch.bincount(uniform[1], minlength=2).max() <= 3
+    with pytest.raises(ValueError):
+        sample_neighbours(torch.stack([src, dst]), weight, 7, k=3, strategy="random")
+
+
+def test_snapshot_sees_nothing_from_its_day_or_later(world, series):
+    obs = world.observed
+    day = 6
+    changed = obs["interactions"].copy()
+    changed.loc[changed["day"] >= day, "product_id"] = 0
+    edges = obs["edges"][obs["edges"]["day"] < day]
+    later = GraphSeries(obs["users"], changed, edges, n_products=len(obs["products"])).snapshot(day)
+    now = series.snapshot(day)
+    assert torch.equal(now.x, later.x) and torch.equal(now.edge_index, later.edge_index)
+    assert not torch.equal(series.snapshot(day + 1).x, now.x)
+    assert torch.isfinite(now.x).all() and now.x.shape == (400, len(series.feature_names))
+
+
+def test_centre_conditioned_attention_is_a_distribution_that_depends_on_the_centre():
+    torch.manual_seed(0)
+    layer = CentreAttentionAggregation(8)
+    messages, index = torch.randn(30, 8), torch.randint(0, 5, (30,))
+    out, attention = layer(messages, index, torch.randn(5, 8))
+    assert out.shape == (5, 8) and attention.shape == (5, 4)
+    assert torch.allclose(attention.sum(-1), torch.ones(5), atol=1e-5)
+    _, other = layer(messages, index, torch.randn(5, 8) * 5)
+    assert not torch.allclose(attention, other)
+
+
+def test_dynamic_gnn_contract_and_pu_fit(series, world):
+    positives = np.isin(series.user_ids, world.observed["seeds"]["user_id"])
+    snaps = [series.snapshot(d) for d in range(1, 8)]
+    model = DynamicGNN(epochs=3, hidden_channels=8, memory=True)
+    assert model.fit(snaps, positives) is model
+    scores = model.decision_function(snaps)
+    assert scores.shape == (7, 400) and np.isfinite(scores).all()
+    assert model.embedding_.shape == (400, 8) and model.attention_.shape == (7, 400, 4)
+    assert len(model.validation_auc_) == 3
+    with pytest.raises(ValueError):
+        DynamicGNN(epochs=1).fit(snaps, np.zeros(400, bool))
+    with pytest.raises(ValueError):
+        DynamicGNN(update="add").fit(snaps, positives)
+
+
+def test_ranking_metrics_on_a_perfect_and_a_reversed_score():
+    y = np.r_[np.ones(10), np.zeros(90)]
+    perfect = ranking_metrics(y, -np.arange(100.0), n_seeds=10)
+    assert perfect["auc"] == 1.0 and perfect["recall_at_1x"] == 1.0 and perfect["precision_at_1x"] == 1.0
+    assert perfect["lift_at_10pct"] == pytest.approx(10.0)
+    reversed_ = ranking_metrics(y, np.arange(100.0), n_seeds=10)
+    assert reversed_["auc"] == 0.0 and reversed_["recall_at_1x"] == 0.0
+    x, gains = cumulative_gains(y, -np.arange(100.0))
+    assert gains[0] == 0 and gains[-1] == 1 and np.all(np.diff(gains) >= 0)
+    stability = audience_stability(np.stack([np.arange(10.0), np.arange(10.0), -np.arange(10.0)]), k=3)
+    assert np.isnan(stability[0]) and stability[1] == 1.0 and stability[2] == 0.0
+
+
+def test_baselines_score_seeds_above_the_rest():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] > 1.0).astype(int)
+    for model in (SeedSimilarity("centroid"), SeedSimilarity("max", n_prototypes=5), UserCF(n_neighbours=10),
+                  BaggingPU(n_estimators=10)):
+        scores = model.fit(X, y).decision_function(X)
+        assert scores[y == 1].mean() > scores[y == 0].mean()
+
+
+def test_random_walks_follow_edges(series):
+    snap = series.union_snapshot(10)
+    walks = random_walks(snap.edge_index, 400, walk_length=5, walks_per_node=2, generator=torch.Generator().manual_seed(0))
+    edges = set(map(tuple, snap.edge_index.T.tolist()))
+    steps = torch.stack([walks[:, :-1].reshape(-1), walks[:, 1:].reshape(-1)], 1).tolist()
+    assert all(a == b or (a, b) in edges for a, b in steps)
+    scores = DeepWalk(epochs=1, walks_per_node=2, seed=0).fit(snap, np.arange(400) < 20).decision_function()
+    assert scores.shape == (400,) and np.isfinite(scores).all()
+
+
+def test_rolling_evaluation_follows_the_results_contract(world):
+    run = rolling_evaluation(world, seed=0, train_end=5, gnn_params={"epochs": 2, "hidden_channels": 8},
+                             ablations=("single_aggregator", "static_graph"), progress=False)
+    res = run.results
+    assert {"model", "metric", "value", "split", "seed"} <= set(res.columns)
+    models = set(res["model"])
+    assert {"dynamic_gnn", "oracle", "dynamic_gnn_ablation_single_aggregator", "dynamic_gnn_ablation_static_graph",
+            "logistic_regression", "bagging_pu", "deepwalk", "graphsage_static", "user_cf"} <= models
+    assert {"auc", "pr_auc", "recall_at_1x", "recall_at_10x", "lift_at_1pct", "lift_at_10pct"} <= set(res["metric"])
+    assert set(res["split"]) == {"test"} | {str(d) for d in range(5, 12)}
+    oracle = res[(res["model"] == "oracle") & (res["metric"] == "auc")]["value"]
+    assert oracle.min() > 0.7 and np.isfinite(res["value"]).all()
+    assert run.scores["dynamic_gnn"].shape == (7, 400)
+
+
+def test_audience_modes(world, series):
+    users = world.observed["users"]
+    assert identify(users, "credit_score >= 700").sum() == (users["credit_score"] >= 700).sum()
+    with pytest.raises(SchemaError):
+        identify(users, "no_such_column > 1")
+    scores = np.arange(400.0)
+    audience = expand(scores, 10, exclude=scores >= 395)
+    assert audience.sum() == 10 and not audience[395:].any()
+    labels, table = discover(np.random.default_rng(0).normal(size=(400, 4)), users, audience, n_clusters=3,
+                             describe=("age",))
+    assert len(labels) == 400 and table["users"].sum() == 400
+
+
+def test_bad_tables_raise_schema_error(world):
+    obs = dict(world.observed)
+    obs["seeds"] = pd.DataFrame({"user_id": [10**9], "day": [0]})
+    bad = type(world)(config=None, observed=obs, oracle={})
+    with pytest.raises(SchemaError, match="seeds"):
+        rolling_evaluation(bad, train_end=5, progress=False)
+    edges = obs["edges"].assign(src=10**9)
+    with pytest.raises(SchemaError, match="edges"):
+        GraphSeries(obs["users"], obs["interactions"], edges)
+
+
+def test_notebook_runs_tiny(tmp_path):
+    papermill = pytest.importorskip("papermill")
+    out = tmp_path / "out"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "10_lookalike_dynamic_gnn.ipynb"), str(tmp_path / "nb.ipynb"), kernel_name="lab",
+        cwd=str(ROOT), progress_bar=False,
+        parameters={"output_dir": str(out), "n_users": 300, "n_days": 12, "shift_day": 8, "train_end": 5,
+                    "epochs": 2, "n_seeds": 1, "ablations": "single_aggregator"})
+    results = pd.read_csv(out / "results.csv")
+    assert {"dynamic_gnn", "oracle", "dynamic_gnn_ablation_single_aggregator"} <= set(results["model"])
+    for figure in ("auc_by_day", "cumulative_gains", "aggregator_attention"):
+        assert (out / f"{figure}.png").exists()
+
+
+def test_own_data_without_oracle_is_scored_against_later_seeds(world, tmp_path):
+    from lab.data import load_world
+
+    root = tmp_path / "tables"
+    root.mkdir()
+    for name in ("users", "products", "interactions", "edges", "seeds"):
+        world.observed[name].to_csv(root / f"{name}.csv", index=False)
+    own = load_world(root)
+    run = rolling_evaluation(own, train_end=5, gnn_params={"epochs": 1, "hidden_channels": 8}, ablations=(),
+                             progress=False)
+    assert "oracle" not in set(run.results["model"]) and run.shift_day is None
+    later = np.isin(run.series.user_ids, world.observed["seeds"].query("day >= 5")["user_id"])
+    assert (run.truth[0] == later).all()

@@ -1,0 +1,171 @@
+"""Uplift study: learner API, average-effect estimators, metrics, data contracts and a tiny notebook run."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab.data import OFFERS, SchemaError, simulate_world
+from lab.uplift import METHODS, fit_offer_effects, load_table, make_learner, offer_arm
+from lab.uplift import average
+from lab.uplift.evaluate import (auuc, perfect_qini_score, pehe, qini_coefficient, qini_truth, uplift_at,
+                                 uplift_curve)
+from lab.uplift.ihdp import ihdp_dir, ihdp_split, load_ihdp
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"causal_forest": {"n_estimators": 8}, "uplift_forest": {"n_estimators": 5},
+        "tarnet": {"max_epochs": 2, "rep_dim": 8, "head_dim": 8},
+        "cfr": {"max_epochs": 2, "rep_dim": 8, "head_dim": 8},
+        "dragonnet": {"max_epochs": 2, "rep_dim": 8, "head_dim": 8},
+        **{m: {"max_iter": 10} for m in ("s_learner", "t_learner", "x_learner", "r_learner", "dr_learner", "dml")}}
+
+
+def synthetic(n=2000, seed=0, confounded=True):
+    """Continuous outcome, effect 1 + 2*x0 (ATE 1), treatment driven by x1 when confounded."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    tau = 1.0 + 2.0 * X[:, 0]
+    e = 1 / (1 + np.exp(-1.5 * X[:, 1])) if confounded else np.full(n, 0.5)
+    t = (rng.random(n) < e).astype(int)
+    y = 2.0 * X[:, 1] + X[:, 2] + t * tau + rng.normal(0, 0.5, n)
+    return pd.DataFrame(X, columns=[f"x{i}" for i in range(4)]), t, y, tau, e
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_learner_fits_and_returns_one_effect_per_row(method):
+    X, t, y, _, _ = synthetic(400)
+    learner = make_learner(method, **TINY[method])
+    assert learner.fit(X, t, y) is learner
+    tau = learner.effect(X.iloc[:50])
+    assert tau.shape == (50,) and np.isfinite(tau).all()
+
+
+def test_learners_reject_single_arm_and_unknown_method():
+    X, t, y, _, _ = synthetic(200)
+    with pytest.raises(ValueError, match="single arm"):
+        make_learner("uplift_forest").fit(X, np.ones_like(t), y)
+    with pytest.raises(ValueError, match="unknown method"):
+        make_learner("magic")
+
+
+def test_uplift_forest_and_cfr_recover_heterogeneity():
+    X, t, y, tau, _ = synthetic(3000, confounded=False)
+    forest = make_learner("uplift_forest", n_estimators=30, min_samples_leaf=20).fit(X, t, y)
+    assert np.corrcoef(forest.effect(X), tau)[0, 1] > 0.8
+    cfr = make_learner("cfr", rep_dim=32, head_dim=16, max_epochs=40, patience=5, batch_size=128).fit(X, t, y)
+    assert pehe(cfr.effect(X), tau) < 0.6 * tau.std()
+
+
+def test_average_effects_remove_confounding_and_cover_the_truth():
+    X, t, y, tau, e_true = synthetic(4000)
+    naive = average.difference_in_means(t, y)
+    e = average.estimate_propensity(X, t)
+    aipw = average.aipw(X, t, y, e)
+    ipw = average.ipw(t, y, e)
+    att, matched_t, matched_c = average.psm(t, y, e, n_boot=50)
+    assert abs(naive.estimate - tau.mean()) > 0.5
+    assert aipw.ci_low <= tau.mean() <= aipw.ci_high
+    assert abs(ipw.estimate - tau.mean()) < abs(naive.estimate - tau.mean()) / 3
+    assert att.estimand == "att" and abs(att.estimate - tau[t == 1].mean()) < 0.3
+    balance = average.balance_table(X, t, e, (matched_t, matched_c))
+    assert balance["before"].abs().max() > 0.5 and balance["ipw"].abs().max() < 0.1
+    assert [r["metric"] for r in aipw.rows()] == ["ate", "ci_low", "ci_high"]
+
+
+def test_randomised_difference_in_means_covers_and_iv_did_recover_effects():
+    X, t, y, tau, _ = synthetic(4000, confounded=False)
+    dim = average.difference_in_means(t, y)
+    assert dim.ci_low <= tau.mean() <= dim.ci_high and dim.ci_high - dim.ci_low < 0.5
+    rng = np.random.default_rng(1)
+    n = 5000
+    u, z = rng.normal(size=n), rng.integers(0, 2, n)
+    d = ((0.8 * z + 0.8 * u + rng.normal(size=n)) > 0.5).astype(float)
+    yy = 2.0 * d + 1.5 * u + rng.normal(size=n)
+    late = average.two_stage_least_squares(yy, d, z)
+    assert late.ci_low <= 2.0 <= late.ci_high
+    group, post = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    y_did = 1.0 + 0.7 * group + 0.4 * post + 1.2 * group * post + rng.normal(size=n)
+    assert abs(average.difference_in_differences(y_did, group, post).estimate - 1.2) < 0.15
+    with pytest.raises(SchemaError, match="uncorrelated"):
+        average.two_stage_least_squares(yy, d, rng.normal(size=n) * 0 + 1)
+
+
+def test_no_overlap_is_one_clear_error():
+    t = np.r_[np.ones(100), np.zeros(100)].astype(int)
+    e = np.r_[np.full(100, 0.999), np.full(100, 0.001)]
+    with pytest.raises(SchemaError, match="no overlap"):
+        average.check_overlap(t, e)
+
+
+def test_qini_conventions():
+    rng = np.random.default_rng(0)
+    n = 4000
+    tau = rng.normal(0.05, 0.05, n)
+    t = rng.integers(0, 2, n)
+    y = (rng.random(n) < 0.1 + t * np.clip(tau, -0.1, 0.9)).astype(float)
+    assert qini_coefficient(perfect_qini_score(t, y), t, y) == pytest.approx(1.0)
+    assert qini_truth(tau, tau) == pytest.approx(1.0)
+    assert abs(qini_truth(rng.random(n), tau)) < 0.1
+    assert qini_coefficient(tau, t, y) > qini_coefficient(-tau, t, y)
+    x, u = uplift_curve(tau, t, y)
+    assert u[-1] == pytest.approx(y[t == 1].mean() - y[t == 0].mean())
+    assert auuc(tau, t, y) > auuc(-tau, t, y)
+    assert uplift_at(tau, t, y, 10) > uplift_at(-tau, t, y, 10)
+
+
+def test_offer_arm_and_fit_offer_effects_contract():
+    world = simulate_world(n_users=1500, n_days=2, shift_days=(1,), assignment="targeted", seed=1)
+    arm = offer_arm(world, "coupon")
+    offers = world.observed["treatments"].set_index("user_id").loc[arm.ids, "offer"].astype(str)
+    assert set(offers) == {"none", "coupon"} and (arm.t == (offers == "coupon").to_numpy()).all()
+    assert "user_id" not in arm.X.columns and np.isfinite(arm.X.to_numpy()).all()
+    effects = fit_offer_effects(world, learner="s_learner", max_iter=10)
+    assert list(effects.columns) == ["user_id"] + [f"tau_{o}" for o in OFFERS[1:]]
+    assert len(effects) == 1500 and effects["user_id"].is_unique
+    frames = fit_offer_effects((world.observed["users"], world.observed["treatments"]), learner="s_learner",
+                               offers=("sms",), max_iter=10)
+    assert list(frames.columns) == ["user_id", "tau_sms"]
+
+
+def test_user_table_errors_are_schema_errors(tmp_path):
+    X, t, y, _, _ = synthetic(300)
+    df = X.assign(treat=t, outcome=y, arm=np.arange(300) % 3, flat=1.0)
+    path = tmp_path / "campaign.csv"
+    df.to_csv(path, index=False)
+    data = load_table(path, "treat", "outcome", feature_cols=["x0", "x1"])
+    assert list(data.X.columns) == ["x0", "x1"] and data.t.sum() == t.sum()
+    with pytest.raises(SchemaError, match="binary treatment"):
+        load_table(path, "arm", "outcome")
+    with pytest.raises(SchemaError, match="constant"):
+        load_table(path, "treat", "flat")
+    with pytest.raises(SchemaError, match="missing column"):
+        load_table(path, "treat", "revenue")
+
+
+@pytest.mark.skipif(not (ihdp_dir() / "ihdp_npci_1.csv").exists(), reason="IHDP data not available")
+def test_ihdp_loader_and_split():
+    data = load_ihdp(1)
+    assert len(data) == 747 and data.X.shape[1] == 25 and set(np.unique(data.t)) == {0, 1}
+    train, test = ihdp_split(data, 1)
+    assert len(test) == 75 and len(train) + len(test) == 747
+    assert np.array_equal(ihdp_split(data, 1)[1].y, test.y)
+
+
+def test_notebook_tiny_run_writes_the_results_contract(tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "papermill", "-k", "lab", str(ROOT / "notebooks" / "40_uplift_study.ipynb"),
+           str(tmp_path / "run.ipynb"), "-p", "output_dir", str(out), "-p", "n_users", "2500",
+           "-p", "methods", "s_learner,uplift_forest"]
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    results = pd.read_csv(out / "results.csv")
+    for model, estimand in (("diff_in_means", "ate"), ("psm", "att"), ("ipw", "ate"), ("aipw", "ate")):
+        r = results[results["model"] == model].set_index("metric")["value"]
+        assert r["ci_low"] <= r[estimand] <= r["ci_high"]
+    pehe_rows = results[results["metric"] == "pehe"]
+    assert set(pehe_rows["split"]) == {"in", "out"} and {"s_learner", "uplift_forest", "oracle"} <= set(pehe_rows["model"])
+    assert {"qini", "auuc", "uplift_at_10pct", "uplift_at_30pct"} <= set(results["metric"])
+    assert (out / "qini_uplift.png").exists() and (out / "metrics.json").exists()
