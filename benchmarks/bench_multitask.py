@@ -1,0 +1,80 @@
+"""Benchmark of the multi-task funnel study: the issue's bars, measured.
+
+Prints, for multi-stage, cascade, the funnel-aware and the multi-objective graph model, final-stage
+AUC and true drawdowns captured at K (mean ± std over seeds), funnel violations, fit time and peak
+memory; then whether each bar is met. ``--notebook`` also times the notebook at its default scale.
+
+    .venv/bin/python benchmarks/bench_multitask.py [--n-users 10000] [--seeds 3] [--n-jobs 2] [--notebook]
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from lab.multitask.evaluate import compare_over_seeds
+
+REPO = Path(__file__).resolve().parents[1]
+SHOWN = ["multi_stage", "cascade", "multi_stage_mlp", "cascade_mlp", "shared_bottom", "mmoe", "ple", "funnel_aware",
+         "multi_objective_graph", "multi_objective_graph_fixed_weights", "oracle"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-users", type=int, default=10000)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--k-share", type=float, default=0.1)
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--notebook", action="store_true", help="also time the notebook at its default scale")
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    params = {"n_users": args.n_users}
+    results, _ = compare_over_seeds("", params, list(range(args.seeds)), k_share=args.k_share, n_jobs=args.n_jobs)
+    stats = results.groupby(["model", "metric"])["value"].agg(["mean", "std"])
+    metrics = ["auc_drawdown", "logloss_drawdown", "ece_drawdown", "drawdowns_captured_at_k",
+               "realised_drawdowns_at_k", "funnel_violations", "fit_seconds"]
+    table = pd.DataFrame({m: [f"{stats.loc[(model, m), 'mean']:.3f} ± {stats.loc[(model, m), 'std']:.3f}"
+                              if (model, m) in stats.index else "" for model in SHOWN] for m in metrics}, index=SHOWN)
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        print(f"\nn_users={args.n_users}, seeds={args.seeds}, K = {args.k_share:.0%} of test users")
+        print(table)
+
+    mean, std = stats["mean"], stats["std"]
+    per_seed = results.pivot_table(index="seed", columns=["model", "metric"], values="value")
+    mog = "multi_objective_graph"
+    for metric in ("auc_drawdown", "drawdowns_captured_at_k"):
+        best = max(("multi_stage", "cascade"), key=lambda m: mean[(m, metric)])
+        gap = per_seed[(mog, metric)] - per_seed[(best, metric)]
+        verdict = "MET" if gap.mean() >= 0 else "NOT MET" + (" (short by less than the paired spread)"
+                                                             if gap.mean() + gap.std() >= 0 else "")
+        print(f"BAR {metric}: {mog} {mean[(mog, metric)]:.3f} ± {std[(mog, metric)]:.3f} vs best baseline {best} "
+              f"{mean[(best, metric)]:.3f} ± {std[(best, metric)]:.3f}; paired gap per seed "
+              f"{gap.mean():+.3f} ± {gap.std():.3f} ({', '.join(f'{g:+.3f}' for g in gap)}) -> {verdict}")
+    violations = results.query("model == 'funnel_aware' and metric == 'funnel_violations'")["value"].max()
+    print(f"BAR funnel violations of funnel_aware (max over seeds): {violations:.4f} -> "
+          f"{'MET' if violations == 0 else 'NOT MET'}")
+    print(f"comparison wall time: {time.perf_counter() - start:.1f} s; "
+          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+    if args.notebook:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            subprocess.run([str(Path(sys.executable).parent / "papermill"), "-k", "lab", "--no-progress-bar",
+                            str(REPO / "notebooks" / "20_multitask_segmentation.ipynb"), f"{tmp}/out.ipynb",
+                            "-p", "output_dir", f"{tmp}/run"], check=True, cwd=REPO)
+            seconds = time.perf_counter() - start
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = children.ru_utime + children.ru_stime
+        print(f"BAR notebook at default scale: {seconds:.1f} s wall ({cpu:.1f} s CPU in papermill + kernel; wall on a "
+              f"shared machine overstates it) -> {'MET' if seconds < 120 else 'NOT MET'} (< 120 s wall)")
+
+
+if __name__ == "__main__":
+    main()

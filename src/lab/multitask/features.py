@@ -1,0 +1,179 @@
+"""Model inputs for the funnel study: tabular features, the user/product graph and behaviour sequences.
+
+``FunnelData`` holds the inputs of every user once (the graph needs all of them) and a ``rows`` view
+that says which users a model is fitted on or scores. ``data[rows]`` is a cheap view with the same
+graph, so every estimator in this study is called as ``fit(data[train])`` / ``predict_proba(data[test])``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from lab.data import STAGES, SchemaError, World
+
+NUMERIC_USER_COLUMNS = ("age", "income", "credit_score", "tenure_months", "app_sessions_30d", "savings_balance",
+                        "debt_to_income", "digital_affinity", "risk_appetite", "price_sensitivity")
+LOG_COLUMNS = ("income", "savings_balance")
+
+
+@dataclass
+class FunnelData:
+    """All users' inputs plus the rows of this view.
+
+    Shapes (``n`` users, ``p`` products, ``L`` sequence length):
+    ``tabular_all`` [n, d] standardised; ``labels_all`` [n, 5] cumulative 0/1 funnel outcomes;
+    ``sequence_items`` [n, L] product index + 1 (0 = padding, left-padded so the last step is the latest);
+    ``sequence_numeric`` [n, L, 2] (log dwell, days ago / n_days); ``edge_index`` [2, E] over ``n + p``
+    nodes (users first, then products), both directions; ``value_all`` [n] transaction value.
+    """
+
+    user_ids: np.ndarray
+    tabular_all: np.ndarray
+    feature_names: list[str]
+    labels_all: np.ndarray
+    value_all: np.ndarray
+    sequence_items: np.ndarray
+    sequence_numeric: np.ndarray
+    edge_index: np.ndarray
+    n_products: int
+    rows: np.ndarray
+
+    def __getitem__(self, rows) -> "FunnelData":
+        return replace(self, rows=self.rows[rows if isinstance(rows, slice) else np.asarray(rows)])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def tabular(self) -> np.ndarray:
+        """Tabular features of this view's rows, shape [len(self), d]."""
+        return self.tabular_all[self.rows]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Cumulative funnel labels of this view's rows, shape [len(self), 5]."""
+        return self.labels_all[self.rows]
+
+
+def _user_features(users: pd.DataFrame) -> pd.DataFrame:
+    cols = {}
+    for name in NUMERIC_USER_COLUMNS:
+        if name in users.columns:
+            values = users[name].to_numpy(dtype=np.float64)
+            cols[name] = np.log1p(values) if name in LOG_COLUMNS else values
+    if "preferred_channel" in users.columns:
+        channel = users["preferred_channel"].astype(str)
+        for level in sorted(channel.unique()):
+            cols[f"channel_{level}"] = (channel == level).to_numpy(dtype=np.float64)
+    return pd.DataFrame(cols, index=users.index)
+
+
+def _interaction_features(interactions: pd.DataFrame, index: pd.Index, n_products: int, n_days: int) -> pd.DataFrame:
+    """Per-product interaction counts (log) and recency: the user-product graph as node attributes."""
+    cols = {}
+    pos = index.get_indexer(interactions["user_id"])
+    product = interactions["product_id"].to_numpy()
+    day = interactions["day"].to_numpy()
+    for p in range(n_products):
+        counts = np.bincount(pos[product == p], minlength=len(index))
+        cols[f"log_count_product_{p}"] = np.log1p(counts)
+    last_day = np.full(len(index), -1.0)
+    np.maximum.at(last_day, pos, day.astype(np.float64))
+    cols["days_since_last_interaction"] = np.where(last_day < 0, n_days, n_days - 1 - last_day)
+    recent = day >= n_days - max(1, n_days // 3)
+    cols["log_recent_count_product_0"] = np.log1p(np.bincount(pos[recent & (product == 0)], minlength=len(index)))
+    return pd.DataFrame(cols, index=index)
+
+
+def _sequences(interactions: pd.DataFrame, index: pd.Index, n_days: int, length: int):
+    """The last ``length`` interactions of each user, left-padded."""
+    n = len(index)
+    items = np.zeros((n, length), dtype=np.int64)
+    numeric = np.zeros((n, length, 2), dtype=np.float32)
+    if interactions.empty:
+        return items, numeric
+    frame = pd.DataFrame({"pos": index.get_indexer(interactions["user_id"]),
+                          "day": interactions["day"].to_numpy(),
+                          "item": interactions["product_id"].to_numpy() + 1,
+                          "weight": interactions["weight"].to_numpy() if "weight" in interactions else 1.0})
+    frame = frame.sort_values(["pos", "day"], kind="stable")
+    rank_from_end = frame.groupby("pos").cumcount(ascending=False).to_numpy()
+    keep = rank_from_end < length
+    frame, slot = frame[keep], length - 1 - rank_from_end[keep]
+    pos = frame["pos"].to_numpy()
+    items[pos, slot] = frame["item"].to_numpy()
+    numeric[pos, slot, 0] = np.log1p(frame["weight"].to_numpy(dtype=np.float64))
+    numeric[pos, slot, 1] = (n_days - 1 - frame["day"].to_numpy()) / n_days
+    return items, numeric
+
+
+def _edge_index(world: World, index: pd.Index, n_products: int) -> np.ndarray:
+    """User-user edges and user-product edges (deduplicated), in both directions."""
+    parts = []
+    edges = world.observed.get("edges")
+    if edges is not None and len(edges):
+        src, dst = index.get_indexer(edges["src"]), index.get_indexer(edges["dst"])
+        parts.append(np.stack([src, dst]))
+    interactions = world.observed.get("interactions")
+    if interactions is not None and len(interactions):
+        pairs = np.unique(np.stack([index.get_indexer(interactions["user_id"]),
+                                    interactions["product_id"].to_numpy() + len(index)]), axis=1)
+        parts.append(pairs)
+    if not parts:
+        return np.zeros((2, 0), dtype=np.int64)
+    one_way = np.concatenate(parts, axis=1)
+    both = np.concatenate([one_way, one_way[::-1]], axis=1)
+    return np.unique(both, axis=1).astype(np.int64)
+
+
+def build_funnel_data(world: World, sequence_length: int = 12) -> FunnelData:
+    """Turn a world's observed tables into model inputs; needs ``users`` and ``funnel``.
+
+    ``interactions`` and ``edges`` are optional: without them the graph and sequence parts are empty
+    and the graph model falls back to the tabular features.
+    """
+    for table in ("users", "funnel"):
+        if table not in world.observed:
+            raise SchemaError(f"{table}: table missing; the funnel study needs users and funnel")
+    users = world.observed["users"].reset_index(drop=True)
+    funnel = world.observed["funnel"].set_index("user_id")
+    missing = ~users["user_id"].isin(funnel.index)
+    if missing.any():
+        raise SchemaError(f"funnel: {int(missing.sum())} user(s) from users have no funnel row, "
+                          f"e.g. user_id {users['user_id'][missing].iloc[0]}")
+    funnel = funnel.loc[users["user_id"]]
+    index = pd.Index(users["user_id"])
+    interactions = world.observed.get("interactions", pd.DataFrame(columns=["day", "user_id", "product_id"]))
+    products = world.observed.get("products")
+    n_products = int(products["product_id"].max()) + 1 if products is not None else \
+        int(interactions["product_id"].max()) + 1 if len(interactions) else 1
+    n_days = int(interactions["day"].max()) + 1 if len(interactions) else 1
+
+    features = pd.concat([_user_features(users), _interaction_features(interactions, index, n_products, n_days)],
+                         axis=1)
+    if features.shape[1] == 0:
+        raise SchemaError("users: no usable feature columns; add e.g. age, income, credit_score")
+    values = features.to_numpy(dtype=np.float64)
+    std = values.std(axis=0)
+    tabular = ((values - values.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    items, numeric = _sequences(interactions, index, n_days, sequence_length)
+    value = funnel["value"].to_numpy(dtype=np.float32) if "value" in funnel else np.zeros(len(users), np.float32)
+    return FunnelData(
+        user_ids=users["user_id"].to_numpy(), tabular_all=tabular, feature_names=list(features.columns),
+        labels_all=funnel[list(STAGES)].to_numpy(dtype=np.float32), value_all=value,
+        sequence_items=items, sequence_numeric=numeric, edge_index=_edge_index(world, index, n_products),
+        n_products=n_products, rows=np.arange(len(users)),
+    )
+
+
+def train_test_rows(data: FunnelData, test_size: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A user-level split stratified on the final stage."""
+    return train_test_split(np.arange(data.n_users), test_size=test_size, random_state=seed,
+                            stratify=data.labels_all[:, -1])

@@ -1,0 +1,167 @@
+"""Multi-task funnel study: model contract, funnel-order invariant, selection, segments, notebook run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab.data import STAGES, SchemaError, World, simulate_world
+from lab.multitask import (CascadeSelector, DrawdownValueModel, MultiStageSelector, MultiTaskFunnelClassifier,
+                           assign_tiers, build_funnel_data, selection_overlap, stp_table, tier_table,
+                           train_test_rows)
+from lab.multitask.evaluate import (compare_over_seeds, expected_calibration_error,
+                                    funnel_violation_rate)
+
+REPO = Path(__file__).resolve().parents[1]
+CONTRACT_MODELS = {"multi_stage", "cascade", "shared_bottom", "mmoe", "ple", "funnel_aware",
+                   "multi_objective_graph", "oracle"}
+
+
+@pytest.fixture(scope="module")
+def world():
+    return simulate_world(n_users=1500, n_days=10, shift_days=(6,), seed=1)
+
+
+@pytest.fixture(scope="module")
+def data(world):
+    return build_funnel_data(world)
+
+
+@pytest.fixture(scope="module")
+def split(data):
+    return train_test_rows(data, seed=0)
+
+
+def test_funnel_data_shapes_and_graph(data, world):
+    n = len(world.observed["users"])
+    assert data.tabular_all.shape[0] == n and np.isfinite(data.tabular_all).all()
+    assert data.labels_all.shape == (n, len(STAGES))
+    assert data.edge_index.max() < n + data.n_products
+    assert (data.sequence_items[:, -1] > 0).mean() > 0.5  # left-padded: the last slot holds the latest event
+    view = data[np.array([3, 5])]
+    assert view.labels.shape == (2, 5) and view.n_users == n
+
+
+@pytest.mark.parametrize("architecture", ["shared_bottom", "mmoe", "ple", "funnel_aware"])
+def test_multitask_estimator_contract(data, split, architecture):
+    train, test = split
+    model = MultiTaskFunnelClassifier(architecture, max_epochs=5, patience=5)
+    assert model.fit(data[train]) is model
+    proba = model.predict_proba(data[test])
+    assert proba.shape == (len(test), len(STAGES)) and ((proba > 0) & (proba < 1)).all()
+    assert model.task_weights_history_.shape == (model.n_epochs_, len(STAGES))
+    assert len(np.unique(model.select(data[test], 25))) == 25
+
+
+@pytest.mark.parametrize("weighting", ["uncertainty", "gradnorm"])
+def test_graph_model_never_violates_funnel_order_and_learns_weights(data, split, weighting):
+    train, test = split
+    model = MultiTaskFunnelClassifier("funnel_aware", use_graph=True, use_sequence=True, task_weighting=weighting,
+                                      max_epochs=15, patience=15).fit(data[train])
+    proba = model.predict_proba(data[test])
+    assert funnel_violation_rate(proba) == 0.0
+    assert (np.diff(proba, axis=1) <= 1e-12).all()
+    weights = model.task_weights_history_
+    assert not np.allclose(weights[0], weights[-1])  # the weights moved: they are learned, not fixed
+    if weighting == "gradnorm":
+        assert np.allclose(weights.sum(axis=1), len(STAGES), atol=1e-4)
+
+
+def test_graph_model_learns_something(data, split):
+    train, test = split
+    model = MultiTaskFunnelClassifier("funnel_aware", use_graph=True, use_sequence=True, max_epochs=60).fit(data[train])
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(data.labels_all[test, 0], model.predict_proba(data[test])[:, 0]) > 0.6
+
+
+def test_baselines_contract_and_selection(data, split):
+    train, test = split
+    multi = MultiStageSelector("gbm").fit(data[train])
+    cascade = CascadeSelector("mlp").fit(data[train])
+    p_multi, p_cascade = multi.predict_proba(data[test]), cascade.predict_proba(data[test])
+    assert p_multi.shape == p_cascade.shape == (len(test), 5)
+    assert funnel_violation_rate(p_cascade) == 0.0  # fused by multiplying conditionals
+    chosen = multi.select(data[test], 40)
+    assert len(np.unique(chosen)) == 40
+    # threshold & intersect: every chosen user sits at or above the same per-stage percentile
+    ranks = p_multi.argsort(axis=0).argsort(axis=0)
+    worst = ranks.min(axis=1)
+    assert worst[chosen].min() >= np.sort(worst)[-40]
+
+
+def test_metrics_and_results_contract():
+    params = {"n_users": 1500, "n_days": 10, "shift_days": (6,)}
+    results, states = compare_over_seeds("", params, [1], max_epochs=3, n_jobs=1)
+    assert set(states[0]["proba"]) == set(results["model"])
+    assert CONTRACT_MODELS <= set(results["model"])
+    metrics = set(results["metric"])
+    assert {f"{m}_{s}" for m in ("auc", "logloss", "ece") for s in STAGES} <= metrics
+    assert {"drawdowns_captured_at_k", "funnel_violations"} <= metrics
+    assert (results["seed"] == 1).all() and results["value"].notna().all()
+    captured = results.query("metric == 'drawdowns_captured_at_k'").set_index("model")["value"]
+    assert captured["oracle"] >= captured.drop("oracle").max() - 1e-9  # the oracle picks the true top-K
+    assert results.query("model == 'funnel_aware' and metric == 'funnel_violations'")["value"].item() == 0.0
+
+
+def test_ece_is_zero_for_calibrated_bins_and_large_when_off():
+    y = np.array([0, 1] * 50, dtype=float)
+    assert expected_calibration_error(y, np.full(100, 0.5)) == pytest.approx(0.0)
+    assert expected_calibration_error(y, np.full(100, 0.9)) == pytest.approx(0.4)
+
+
+def test_segments_tiers_stp_and_overlap(world, data, split):
+    train, test = split
+    rng = np.random.default_rng(0)
+    proba = np.sort(rng.random((len(test), 5)), axis=1)[:, ::-1]
+    value = DrawdownValueModel().fit(data[train]).predict(data[test])
+    assert value.shape == (len(test),) and (value > 0).all()
+    tiers = assign_tiers(proba[:, -1] * value)
+    assert np.bincount(tiers).tolist() == pytest.approx([0.1 * len(test), 0.2 * len(test), 0.3 * len(test),
+                                                         0.4 * len(test)], abs=1)
+    table = tier_table(tiers, proba, data.labels_all[test], proba[:, -1] * value)
+    assert table["users"].sum() == len(test)
+    assert table["expected_value_per_user"].is_monotonic_decreasing
+    users = world.observed["users"].iloc[test].reset_index(drop=True)
+    stp = stp_table(tiers, proba, np.arange(20), users)
+    assert set(stp["weakest_stage"]) <= set(STAGES) and stp["positioning"].str.len().gt(0).all()
+    overlap = selection_overlap({"a": np.array([1, 2, 3]), "b": np.array([2, 3, 4])})
+    counts = {(r.a, r.b): r.users for r in overlap.itertuples()}
+    assert counts[(True, True)] == 2 and counts[(True, False)] == 1 and counts[(False, True)] == 1
+
+
+def test_bad_user_tables_raise_schema_error(world):
+    observed = dict(world.observed)
+    observed.pop("funnel")
+    with pytest.raises(SchemaError, match="funnel"):
+        build_funnel_data(World(config=None, observed=observed))
+    observed = dict(world.observed, funnel=world.observed["funnel"].iloc[10:])
+    with pytest.raises(SchemaError, match="no funnel row"):
+        build_funnel_data(World(config=None, observed=observed))
+
+
+def test_runs_on_user_tables_without_graph_or_oracle(world, tmp_path):
+    observed = {k: world.observed[k] for k in ("users", "funnel")}
+    data = build_funnel_data(World(config=None, observed=observed))
+    assert data.edge_index.shape == (2, 0)
+    train, test = train_test_rows(data)
+    model = MultiTaskFunnelClassifier("funnel_aware", use_graph=True, use_sequence=True, max_epochs=3).fit(data[train])
+    assert model.predict_proba(data[test]).shape == (len(test), 5)
+
+
+def test_notebook_runs_at_tiny_scale(tmp_path):
+    papermill = pytest.importorskip("papermill")
+    out = tmp_path / "run"
+    papermill.execute_notebook(
+        str(REPO / "notebooks" / "20_multitask_segmentation.ipynb"), str(tmp_path / "out.ipynb"),
+        parameters={"output_dir": str(out), "n_users": 1200, "n_days": 8, "n_seeds": 2, "max_epochs": 4,
+                    "include_ablations": False},
+        kernel_name="lab", cwd=str(REPO), progress_bar=False)
+    results = pd.read_csv(out / "results.csv")
+    assert CONTRACT_MODELS <= set(results["model"]) and set(results["seed"]) == {0, 1}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "auc_drawdown_multi_objective_graph" in metrics["headline"]
+    assert {"roc_per_stage.png", "selection_overlap.png", "task_weights.png"} <= {p.name for p in out.iterdir()}
