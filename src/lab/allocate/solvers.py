@@ -379,6 +379,20 @@ def solve_dual(problem: Problem, rtol: float = 1e-4, max_iter: int = 60, max_rou
                       problem.offers, multipliers)
 
 
+def _constraints(problem: Problem, users: np.ndarray, offers: np.ndarray) -> tuple[sparse.csr_array, np.ndarray]:
+    """Rows ``A x <= b`` over the (user, offer) variables: one offer per user, the budget, stock limits."""
+    n_var = len(users)
+    rows = [sparse.csr_array((np.ones(n_var), (users, np.arange(n_var))), shape=(problem.n_users, n_var))]
+    upper = [np.ones(problem.n_users)]
+    if np.isfinite(problem.budget):
+        rows.append(sparse.csr_array(problem.costs[users, offers][None, :]))
+        upper.append([problem.budget])
+    for k in np.flatnonzero(np.isfinite(problem.limits)):
+        rows.append(sparse.csr_array((offers == k).astype(np.float64)[None, :]))
+        upper.append([problem.limits[k]])
+    return sparse.vstack(rows, format="csr"), np.concatenate(upper)
+
+
 def solve_milp(problem: Problem, time_limit: float = 60.0, mip_rel_gap: float = 1e-4) -> Allocation:
     """Exact integer optimum with HiGHS (``scipy.optimize.milp``); for instances up to ~10^5 users.
 
@@ -391,15 +405,8 @@ def solve_milp(problem: Problem, time_limit: float = 60.0, mip_rel_gap: float = 
     assignment = np.full(problem.n_users, NOTHING)
     if n_var == 0:
         return Allocation(assignment, 0.0, 0.0, 0.0, time.perf_counter() - start, problem.offers)
-    one_each = sparse.csr_array((np.ones(n_var), (users, np.arange(n_var))), shape=(problem.n_users, n_var))
-    rows, upper = [one_each], [np.ones(problem.n_users)]
-    if np.isfinite(problem.budget):
-        rows.append(sparse.csr_array(problem.costs[users, offers][None, :]))
-        upper.append([problem.budget])
-    for k in np.flatnonzero(np.isfinite(problem.limits)):
-        rows.append(sparse.csr_array((offers == k).astype(np.float64)[None, :]))
-        upper.append([problem.limits[k]])
-    constraint = LinearConstraint(sparse.vstack(rows, format="csr"), -np.inf, np.concatenate(upper))
+    matrix, upper = _constraints(problem, users, offers)
+    constraint = LinearConstraint(matrix, -np.inf, upper)
     # HiGHS's presolve spends minutes probing this structure and removes little; the LP is already tight.
     options = {"time_limit": time_limit, "mip_rel_gap": mip_rel_gap, "presolve": False}
     result = milp(-problem.values[users, offers], integrality=np.ones(n_var), bounds=Bounds(0, 1),
@@ -421,16 +428,8 @@ def solve_lp(problem: Problem) -> float:
     n_var = len(users)
     if n_var == 0:
         return 0.0
-    rows = [sparse.csr_array((np.ones(n_var), (users, np.arange(n_var))), shape=(problem.n_users, n_var))]
-    upper = [np.ones(problem.n_users)]
-    if np.isfinite(problem.budget):
-        rows.append(sparse.csr_array(problem.costs[users, offers][None, :]))
-        upper.append([problem.budget])
-    for k in np.flatnonzero(np.isfinite(problem.limits)):
-        rows.append(sparse.csr_array((offers == k).astype(np.float64)[None, :]))
-        upper.append([problem.limits[k]])
-    result = linprog(-problem.values[users, offers], A_ub=sparse.vstack(rows, format="csr"),
-                     b_ub=np.concatenate(upper), bounds=(0, 1), method="highs")
+    matrix, upper = _constraints(problem, users, offers)
+    result = linprog(-problem.values[users, offers], A_ub=matrix, b_ub=upper, bounds=(0, 1), method="highs")
     return float(-result.fun)
 
 

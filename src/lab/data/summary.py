@@ -47,6 +47,16 @@ def degree_by_day(edges: pd.DataFrame, n_nodes: int, segments: pd.Series | None 
     return out
 
 
+def smd(X: pd.DataFrame, t, weights=None) -> pd.Series:
+    """Standardised mean difference per column: weighted mean gap over the unweighted pooled SD."""
+    X, t = X.astype(np.float64), np.asarray(t)
+    w = np.ones(len(t)) if weights is None else np.asarray(weights, dtype=np.float64)
+    m1 = np.average(X[t == 1], axis=0, weights=w[t == 1])
+    m0 = np.average(X[t == 0], axis=0, weights=w[t == 0])
+    pooled = np.sqrt((X[t == 1].var(axis=0).to_numpy() + X[t == 0].var(axis=0).to_numpy()) / 2)
+    return pd.Series((m1 - m0) / np.where(pooled > 0, pooled, 1.0), index=X.columns)
+
+
 def standardised_mean_differences(users: pd.DataFrame, treatments: pd.DataFrame,
                                   control: str = "none") -> pd.DataFrame:
     """SMD of every numeric user feature between each offer and ``control`` (features x offers).
@@ -56,12 +66,10 @@ def standardised_mean_differences(users: pd.DataFrame, treatments: pd.DataFrame,
     """
     features = users.set_index("user_id").select_dtypes("number")
     offer = treatments.set_index("user_id")["offer"].astype(str).reindex(features.index)
-    base = features[offer == control]
     columns = {}
     for arm in sorted(set(offer.dropna()) - {control}):
-        group = features[offer == arm]
-        pooled = np.sqrt((group.var() + base.var()) / 2).replace(0, np.nan)
-        columns[arm] = ((group.mean() - base.mean()) / pooled).fillna(0.0)
+        pair = offer.isin([arm, control]).to_numpy()
+        columns[arm] = smd(features[pair], (offer[pair] == arm).astype(int).to_numpy())
     return pd.DataFrame(columns)
 
 

@@ -24,6 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from lab.data import SchemaError
+from lab.data.summary import smd
 from lab.uplift.learners import regressor, single_thread
 
 CLIP = 0.01
@@ -143,16 +144,6 @@ def psm(t, y, e, caliper: float = 0.2, n_boot: int = 200, random_state: int = 0,
     effect = AverageEffect("psm", "att", float(estimate), float(np.std(boots, ddof=1)), float(lo), float(hi),
                            int(len(matched_t)))
     return effect, matched_t, matched_c
-
-
-def smd(X: pd.DataFrame, t, weights=None) -> pd.Series:
-    """Standardised mean difference per column: weighted mean gap over the unweighted pooled SD."""
-    X, t = X.astype(np.float64), np.asarray(t)
-    w = np.ones(len(t)) if weights is None else np.asarray(weights, dtype=np.float64)
-    m1 = np.average(X[t == 1], axis=0, weights=w[t == 1])
-    m0 = np.average(X[t == 0], axis=0, weights=w[t == 0])
-    pooled = np.sqrt((X[t == 1].var(axis=0).to_numpy() + X[t == 0].var(axis=0).to_numpy()) / 2)
-    return pd.Series((m1 - m0) / np.where(pooled > 0, pooled, 1.0), index=X.columns)
 
 
 def balance_table(X: pd.DataFrame, t, e, matched: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
