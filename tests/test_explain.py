@@ -53,11 +53,14 @@ def test_lice_learned_state_is_consistent(fitted):
 
 
 def test_chosen_k_follows_the_stated_criterion(fitted):
-    _, _, _, _, _, lice = fitted
+    X, _, _, _, _, lice = fitted
+    n_cv = len(X) - round(len(X) * lice.holdout)
     for layer, rows in lice.selection_.groupby("layer"):
-        best = rows["fidelity"].max()
-        expected = rows.loc[rows["fidelity"] >= best - lice.tol, "k"].min()
+        best = rows.loc[rows["fidelity"].idxmax()]
+        assert best["se"] == pytest.approx(np.sqrt(best["fidelity"] * (1 - best["fidelity"]) / n_cv))
+        expected = rows.loc[rows["fidelity"] >= best["fidelity"] - best["se"], "k"].min()
         assert lice.n_clusters_[layer] == expected
+        assert LICE(lice.model, tol=1.0)._choose_k(rows.to_dict("records")) == 1
 
 
 def test_explain_and_assign(fitted):

@@ -44,6 +44,15 @@ def test_every_learner_fits_and_returns_one_effect_per_row(method):
     assert tau.shape == (50,) and np.isfinite(tau).all()
 
 
+def test_network_ensemble_members_validate_on_disjoint_folds():
+    X, t, y, _, _ = synthetic(300)
+    learner = make_learner("tarnet", n_ensemble=3, **TINY["tarnet"])
+    folds = learner._validation_folds(len(X))
+    rows = np.concatenate([f.numpy() for f in folds])
+    assert len(folds) == 3 and len(np.unique(rows)) == len(rows) == 180  # three disjoint 20% folds
+    assert len(learner.fit(X, t, y).nets_) == 3
+
+
 def test_learners_reject_single_arm_and_unknown_method():
     X, t, y, _, _ = synthetic(200)
     with pytest.raises(ValueError, match="single arm"):

@@ -7,10 +7,15 @@ L1 logistic regression, by default whichever fits the cluster better) from the *
 *model's decision*, and (4) links the clusters of consecutive layers into transition matrices and
 decision paths. A shallow routing tree per layer says in input terms who lands in which cluster.
 
-K criterion, per layer: K is the smallest K <= ``max_clusters`` whose cross-validated surrogate
-fidelity (``n_folds`` folds of the 80% fit split) is within ``tol`` of the best K, i.e. where fidelity
-stops improving. The chosen K's surrogates are refitted on the whole fit split, and fidelity is reported
-on the ``holdout`` 20% that neither step has seen.
+K criterion, per layer (the one-standard-error rule of CART pruning): K is the smallest K <=
+``max_clusters`` whose cross-validated surrogate fidelity (``n_folds`` folds of the 80% fit split) is
+within one standard error of the best K's, SE = sqrt(f (1 - f) / n) for the best fidelity f over the n
+cross-validated samples; i.e. the fewest clusters that fit as well as the best within the noise of the
+estimate. ``tol`` (a number) replaces the SE by a fixed tolerance. The chosen K's surrogates are refitted
+on the whole fit split, and fidelity is reported on the ``holdout`` 20% that neither step has seen.
+The fidelity-by-K curve is often flat, so the K chosen is only as stable as the clusterings behind it:
+each K-means keeps the best of ``n_init`` k-means++ starts (50 by default; with 10, seeds land in
+different local optima, the curve moves by about a standard error and the chosen K flips between seeds).
 
 ``LICE(model, layers=[...]).fit(X).explain(x)``; ``model`` is any ``nn.Module`` mapping a float
 tensor ``[n, d]`` to logits ``[n]``, ``[n, 1]`` (binary) or ``[n, C]``, or an estimator holding one in
@@ -96,8 +101,8 @@ class LICE(BaseEstimator):
 
     def __init__(self, model, layers: list[str] | None = None, max_clusters: int = 8,
                  n_clusters: int | dict[str, int] | None = None, surrogate: str = "auto",
-                 max_depth: int = 3, C: float = 1.0, tol: float = 0.01, holdout: float = 0.2,
-                 n_folds: int = 3,
+                 max_depth: int = 3, C: float = 1.0, tol: float | None = None, holdout: float = 0.2,
+                 n_folds: int = 3, n_init: int = 50,
                  threshold: float = 0.5, seed: int = 0, progress: bool = False) -> None:
         self.model = model
         self.layers = layers
@@ -109,6 +114,7 @@ class LICE(BaseEstimator):
         self.tol = tol
         self.holdout = holdout
         self.n_folds = n_folds
+        self.n_init = n_init
         self.threshold = threshold
         self.seed = seed
         self.progress = progress
@@ -135,7 +141,7 @@ class LICE(BaseEstimator):
         # so K-means may find fewer distinct clusters than asked for; that is fine.
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return KMeans(n_clusters=k, n_init=10, random_state=self.seed).fit(emb)
+            return KMeans(n_clusters=k, n_init=self.n_init, random_state=self.seed).fit(emb)
 
     def _fit_surrogates(self, x, decision, labels, k, rows):
         """One surrogate per cluster, fitted on ``rows`` (all of ``rows`` for a cluster without any)."""
@@ -154,6 +160,12 @@ class LICE(BaseEstimator):
             if rows.any():
                 out[rows] = model.predict(x[rows])
         return out
+
+    def _choose_k(self, rows: list[dict]) -> int:
+        """Smallest K within one standard error (or ``tol``) of the best cross-validated fidelity."""
+        best = max(rows, key=lambda row: row["fidelity"])
+        margin = best["se"] if self.tol is None else self.tol
+        return min(row["k"] for row in rows if row["fidelity"] >= best["fidelity"] - margin)
 
     def fit(self, X, y=None) -> LICE:
         """Cluster every layer and fit the surrogates; ``y`` is ignored (LICE explains the model)."""
@@ -189,11 +201,11 @@ class LICE(BaseEstimator):
                     rest = np.concatenate([f for j, f in enumerate(folds) if j != i])
                     surrogates = self._fit_surrogates(x, decision, labels, k, rest)
                     agree.append(self._surrogate_predict(surrogates, x[fold], labels[fold]) == decision[fold])
-                selection.append({"layer": layer, "k": k, "fidelity": float(np.concatenate(agree).mean())})
+                fidelity = float(np.concatenate(agree).mean())
+                selection.append({"layer": layer, "k": k, "fidelity": fidelity,
+                                  "se": float(np.sqrt(fidelity * (1 - fidelity) / len(train)))})
                 fits[k] = kmeans
-            scores = {row["k"]: row["fidelity"] for row in selection if row["layer"] == layer}
-            best = max(scores.values())
-            k = min(k for k, score in scores.items() if score >= best - self.tol)
+            k = self._choose_k([row for row in selection if row["layer"] == layer])
             kmeans = fits[k]
             labels = kmeans.labels_
             surrogates = self._fit_surrogates(x, decision, labels, k, train)

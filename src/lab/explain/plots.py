@@ -10,10 +10,12 @@ from lab.explain.lice import LICE, decide, layer_outputs
 
 
 def selection_curves(lice: LICE):
-    """Cross-validated surrogate fidelity for every K tried, per layer, with the chosen K marked."""
+    """Cross-validated surrogate fidelity (± one standard error) for every K tried, per layer, with the
+    chosen K marked."""
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     for layer, rows in lice.selection_.groupby("layer", sort=False):
-        line, = ax.plot(rows["k"], rows["fidelity"], marker="o", ms=3, label=layer)
+        line, _, _ = ax.errorbar(rows["k"], rows["fidelity"], yerr=rows["se"], marker="o", ms=3, capsize=2,
+                                 label=layer)
         k = lice.n_clusters_[layer]
         ax.plot(k, rows.set_index("k").loc[k, "fidelity"], "o", ms=9, mfc="none", color=line.get_color())
     ax.set(xlabel="clusters K", ylabel="surrogate fidelity (cross-validated)", title="Choosing K per layer")

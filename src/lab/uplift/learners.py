@@ -327,6 +327,9 @@ def linear_mmd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class RepresentationLearner(BaseEstimator):
     """TARNet, CFR or DragonNet trained with Adam, early stopping on a validation split.
 
+    ``n_ensemble`` members are averaged; each stops early on its own disjoint validation fold, so
+    together they train on every row (a cross-validation ensemble).
+
     ``architecture``: ``tarnet`` (shared representation + two heads), ``cfr`` (TARNet plus
     ``alpha`` times an IPM between the arms' representations, ``ipm`` = ``wasserstein`` or ``mmd``),
     ``dragonnet`` (TARNet plus a propensity head weighted by ``alpha`` and targeted regularisation
@@ -371,12 +374,24 @@ class RepresentationLearner(BaseEstimator):
             loss = loss + self.beta * ((y - (y_hat + net.epsilon * h)) ** 2).mean()
         return loss, factual
 
-    def _train_one(self, X: torch.Tensor, t: torch.Tensor, y: torch.Tensor, seed: int) -> RepresentationNet:
+    def _validation_folds(self, n: int) -> list[torch.Tensor]:
+        """Disjoint validation folds (about ``validation_fraction`` of the rows each), one per member.
+
+        Member ``k`` stops early on fold ``k``, so an ensemble trains every row in most of its members
+        instead of hiding the same rows (often the extreme outcomes) from all of them.
+        """
+        gen = torch.Generator().manual_seed(self.random_state)
+        n_folds = max(2, round(1 / self.validation_fraction))
+        folds = list(torch.randperm(n, generator=gen).tensor_split(n_folds))
+        return [folds[k % n_folds] for k in range(self.n_ensemble)]
+
+    def _train_one(self, X: torch.Tensor, t: torch.Tensor, y: torch.Tensor, val: torch.Tensor,
+                   seed: int) -> RepresentationNet:
         gen = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
-        order = torch.randperm(len(X), generator=gen)
-        n_val = max(1, int(self.validation_fraction * len(X)))
-        val, tr = order[:n_val], order[n_val:]
+        held_out = torch.zeros(len(X), dtype=torch.bool)
+        held_out[val] = True
+        tr = torch.nonzero(~held_out).squeeze(1)
         net = RepresentationNet(X.shape[1], self.rep_dim, self.rep_layers, self.head_dim, self.head_layers,
                                 propensity_head=self.architecture == "dragonnet")
         head_params = [p for name, p in net.named_parameters() if name.startswith("heads")]
@@ -416,7 +431,8 @@ class RepresentationLearner(BaseEstimator):
         tt = torch.tensor(t, dtype=torch.float32)
         yt = torch.tensor((y - self.y_mean_) / self.y_std_, dtype=torch.float32)
         with single_thread():
-            self.nets_ = [self._train_one(Xt, tt, yt, self.random_state + k) for k in range(self.n_ensemble)]
+            folds = self._validation_folds(len(Xt))
+            self.nets_ = [self._train_one(Xt, tt, yt, val, self.random_state + k) for k, val in enumerate(folds)]
         return self
 
     def predict_outcomes(self, X) -> tuple[np.ndarray, np.ndarray]:

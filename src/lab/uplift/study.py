@@ -30,7 +30,7 @@ WORLD_PARAMS = {"causal_forest": {"n_estimators": 100}, "x_learner": {}, "uplift
                 "tarnet": NET_WORLD, "cfr": {**NET_WORLD, "ipm": "mmd", "alpha": 1.0},
                 "dragonnet": {**NET_WORLD, "alpha": 1.0, "beta": 1.0}}
 NET_IHDP = {"rep_dim": 200, "head_dim": 100, "rep_layers": 3, "head_layers": 2, "batch_size": 100,
-            "max_epochs": 600, "patience": 60, "lr": 1e-3, "weight_decay": 1e-4}
+            "max_epochs": 600, "patience": 60, "lr": 1e-3, "weight_decay": 1e-4, "n_ensemble": 3}
 IHDP_PARAMS = {"uplift_forest": {"min_samples_leaf": 10, "n_estimators": 100},
                "tarnet": NET_IHDP, "cfr": {**NET_IHDP, "ipm": "wasserstein", "alpha": 1.0},
                "dragonnet": {**NET_IHDP, "alpha": 1.0, "beta": 1.0}}
