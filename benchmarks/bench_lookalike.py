@@ -50,7 +50,7 @@ def train(n_users: int, n_days: int, epochs: int) -> None:
     world = simulate_world(n_users=n_users, n_days=n_days + 1, seed=0, shift_days=(20,),
                            interactions_per_user_day=2.0, edges_per_user_day=0.3)
     obs = world.observed
-    series = GraphSeries(obs["users"], obs["interactions"], obs["edges"], n_products=len(obs["products"]))
+    series = GraphSeries(obs["users"], obs["interactions"], obs["edges"], product_ids=obs["products"]["product_id"])
     snapshots = [series.snapshot(d) for d in range(1, n_days + 1)]
     prepared = time.perf_counter() - start
     positives = np.isin(series.user_ids, obs["seeds"]["user_id"])
@@ -82,7 +82,7 @@ def score(n_users: int, n_edges: int, n_features: int, window: int) -> None:
     interactions = pd.DataFrame({"day": rng.integers(0, window, n_users).astype(np.int16),
                                  "user_id": np.arange(n_users, dtype=np.int64),
                                  "product_id": rng.integers(0, 6, n_users).astype(np.int16)})
-    series = GraphSeries(users, interactions, edges, n_products=6)
+    series = GraphSeries(users, interactions, edges, product_ids=range(6))
     del users, edges, interactions
     snapshot = series.snapshot(window, window)
     built = time.perf_counter() - start

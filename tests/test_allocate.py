@@ -14,6 +14,7 @@ from lab.allocate import (NOTHING, evaluate, is_feasible, make_problem, oracle_v
                           solve_greedy, solve_lp, solve_milp, solve_random, synthetic_values, to_problem,
                           true_incremental_value, validate_values)
 from lab.data import OFFERS, SchemaError, simulate_world
+from lab.allocate.study import campaign_budget, campaign_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,3 +157,31 @@ def test_roi_floor_keeps_low_return_offers_out():
         assert allocation.assignment[0] != 1 and allocation.assignment[1] != 0
     assert list(solve_dual(floored).assignment) == [0, 1]
     assert not is_feasible(floored, np.array([1, 1]))
+
+
+def test_notebook_runs_on_a_researchers_value_table(tmp_path):
+    """The README's own-data command: a table without the world's offers, default limit shares."""
+    table = synthetic_values(300, n_offers=2, seed=1)
+    table.to_csv(tmp_path / "values.csv", index=False)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "papermill", "-k", "lab", str(ROOT / "notebooks" / "50_budget_allocation.ipynb"),
+           str(tmp_path / "out.ipynb"), "-p", "output_dir", str(out), "-p", "values_path", str(tmp_path / "values.csv"),
+           "-p", "budget", "200", "-y", "budget_grid: [100.0, 200.0]"]
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    results = pd.read_csv(out / "results.csv")
+    assert {"dual", "milp", "greedy_value", "greedy_ratio", "random"} == set(results["model"])
+    assert "true_incremental_value" not in set(results["metric"])
+
+
+def test_campaign_budget_and_limits_are_checked():
+    table = synthetic_values(100, n_offers=2, seed=0)
+    assert campaign_budget(100, budget=50.0, budget_per_user=5.0) == 50.0
+    assert campaign_budget(100, budget_per_user=5.0) == 500.0
+    with pytest.raises(SchemaError, match="budget"):
+        campaign_budget(100, budget=-1.0)
+    limits, ignored = campaign_limits(table, {"offer_0": 0.1, "rate_discount": 0.05})
+    assert limits == {"offer_0": 10} and ignored == ["rate_discount"]
+    with pytest.raises(SchemaError, match="limit_shares"):
+        campaign_limits(table, {"offer_0": 1.5})
+    with pytest.raises(SchemaError, match="roi_floor"):
+        to_problem(table, 10.0, roi_floor=-1.0)

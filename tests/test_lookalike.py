@@ -27,7 +27,7 @@ def world():
 @pytest.fixture(scope="module")
 def series(world):
     obs = world.observed
-    return GraphSeries(obs["users"], obs["interactions"], obs["edges"], n_products=len(obs["products"]))
+    return GraphSeries(obs["users"], obs["interactions"], obs["edges"], product_ids=obs["products"]["product_id"])
 
 
 def test_samplers_keep_at_most_k_neighbours_and_heuristic_keeps_the_heaviest():
@@ -50,7 +50,7 @@ def test_snapshot_sees_nothing_from_its_day_or_later(world, series):
     changed = obs["interactions"].copy()
     changed.loc[changed["day"] >= day, "product_id"] = 0
     edges = obs["edges"][obs["edges"]["day"] < day]
-    later = GraphSeries(obs["users"], changed, edges, n_products=len(obs["products"])).snapshot(day)
+    later = GraphSeries(obs["users"], changed, edges, product_ids=obs["products"]["product_id"]).snapshot(day)
     now = series.snapshot(day)
     assert torch.equal(now.x, later.x) and torch.equal(now.edge_index, later.edge_index)
     assert not torch.equal(series.snapshot(day + 1).x, now.x)
@@ -182,3 +182,18 @@ def test_own_data_without_oracle_is_scored_against_later_seeds(world, tmp_path):
     assert "oracle" not in set(run.results["model"]) and run.shift_day is None
     later = np.isin(run.series.user_ids, world.observed["seeds"].query("day >= 5")["user_id"])
     assert (run.truth[0] == later).all()
+
+
+def test_product_ids_are_labels_not_positions(world, series):
+    obs = world.observed
+    interactions = obs["interactions"].assign(product_id=obs["interactions"]["product_id"] + 100)
+    shifted = GraphSeries(obs["users"], interactions, obs["edges"], product_ids=obs["products"]["product_id"] + 100)
+    assert torch.equal(shifted.snapshot(6).x, series.snapshot(6).x)
+    assert "share_product_100" in shifted.feature_names
+    with pytest.raises(SchemaError, match="ids not in products"):
+        GraphSeries(obs["users"], interactions, obs["edges"], product_ids=obs["products"]["product_id"])
+
+
+def test_unknown_featured_product_is_refused(world):
+    with pytest.raises(SchemaError, match="featured_product=99"):
+        rolling_evaluation(world, train_end=5, featured_product=99, ablations=(), progress=False)

@@ -165,3 +165,29 @@ def test_notebook_runs_at_tiny_scale(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert "auc_drawdown_multi_objective_graph" in metrics["headline"]
     assert {"roc_per_stage.png", "selection_overlap.png", "task_weights.png"} <= {p.name for p in out.iterdir()}
+
+
+def shifted_product_ids(world, by: int = 100) -> World:
+    """The same world with product ids ``by`` higher: ids are labels, not positions."""
+    observed = dict(world.observed)
+    observed["products"] = observed["products"].assign(product_id=observed["products"]["product_id"] + by)
+    observed["interactions"] = observed["interactions"].assign(
+        product_id=observed["interactions"]["product_id"] + by)
+    return World(config=None, observed=observed)
+
+
+def test_product_ids_are_labels_not_positions(world, data):
+    shifted = build_funnel_data(shifted_product_ids(world))
+    np.testing.assert_array_equal(shifted.tabular_all, data.tabular_all)
+    np.testing.assert_array_equal(shifted.edge_index, data.edge_index)
+    np.testing.assert_array_equal(shifted.sequence_items, data.sequence_items)
+    assert "log_count_product_100" in shifted.feature_names and shifted.n_products == data.n_products
+
+
+def test_compare_over_seeds_reads_user_tables_from_disk(world, tmp_path):
+    for name in ("users", "funnel", "interactions", "edges", "products"):
+        shifted_product_ids(world).observed[name].to_csv(tmp_path / f"{name}.csv", index=False)
+    results, _ = compare_over_seeds(str(tmp_path), {}, [0], k_share=0.1, n_jobs=1, max_epochs=3,
+                                    include_ablations=False)
+    assert {"multi_stage", "cascade", "funnel_aware", "multi_objective_graph"} <= set(results["model"])
+    assert "oracle" not in set(results["model"])

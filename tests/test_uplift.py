@@ -53,6 +53,22 @@ def test_network_ensemble_members_validate_on_disjoint_folds():
     assert len(learner.fit(X, t, y).nets_) == 3
 
 
+def test_log_link_extrapolates_an_exponential_outcome_and_auto_picks_it():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(600, 2))
+    t = (rng.random(600) < 0.5).astype(int)
+    mu0, mu1 = np.exp(2 * X[:, 0]), np.exp(2 * X[:, 0]) + 1.0  # effect 1 everywhere
+    y = np.where(t == 1, mu1, mu0) + rng.normal(0, 0.05, 600)
+    far = np.array([[1.5, 0.0]])  # outside the training range: exp(3) = 20.1
+    params = dict(rep_dim=16, head_dim=16, rep_layers=2, head_layers=1, max_epochs=150, patience=20, batch_size=64)
+    by_link = {link: make_learner("tarnet", link=link, **params).fit(X, t, y) for link in ("identity", "log", "auto")}
+    error = {link: abs(model.predict_outcomes(far)[0][0] - np.exp(3.0)) for link, model in by_link.items()}
+    assert error["log"] < 0.5 * error["identity"]
+    assert by_link["auto"].link_ == "log" and {net.link for net in by_link["auto"].nets_} == {"log"}
+    with pytest.raises(ValueError, match="link"):
+        make_learner("tarnet", link="probit").fit(X, t, y)
+
+
 def test_learners_reject_single_arm_and_unknown_method():
     X, t, y, _, _ = synthetic(200)
     with pytest.raises(ValueError, match="single arm"):
@@ -171,7 +187,8 @@ def test_notebook_tiny_run_writes_the_results_contract(tmp_path):
            "-p", "methods", "s_learner,uplift_forest"]
     subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
     results = pd.read_csv(out / "results.csv")
-    for model, estimand in (("diff_in_means", "ate"), ("psm", "att"), ("ipw", "ate"), ("aipw", "ate")):
+    for model, estimand in (("diff_in_means", "ate"), ("psm", "att"), ("ipw", "ate"), ("aipw", "ate"),
+                            ("s_learner", "ate"), ("uplift_forest", "ate")):
         r = results[results["model"] == model].set_index("metric")["value"]
         assert r["ci_low"] <= r[estimand] <= r["ci_high"]
     pehe_rows = results[results["metric"] == "pehe"]

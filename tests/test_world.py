@@ -102,6 +102,13 @@ def test_save_and_load_round_trip(tmp_path, world):
     assert set(loaded.observed) == set(world.observed)
     pd.testing.assert_frame_equal(loaded.observed["edges"], world.observed["edges"])
     assert set(loaded.oracle) == set(world.oracle)
+    assert loaded.config == world.config  # a reloaded simulation still knows its shift days
+
+
+def test_own_tables_have_no_config(tmp_path, world):
+    world.save(tmp_path / "w")
+    (tmp_path / "w" / "oracle" / "config.json").unlink()
+    assert load_world(tmp_path / "w").config is None
 
 
 @pytest.mark.parametrize("kwargs", [dict(assignment="sometimes"), dict(n_users=10), dict(shift_days=(40,)),

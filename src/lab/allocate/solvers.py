@@ -133,8 +133,8 @@ def make_problem(values, costs, budget: float, limits: dict[str, float] | None =
         if limit is None or not float(limit) >= 0 or (np.isfinite(limit) and float(limit) != int(limit)):
             raise SchemaError(f"limits: the limit for '{offer}' must be a whole number of users >= 0, got {limit}")
         limit_arr[offers.index(offer)] = float(limit)
-    if roi_floor is not None and not np.isfinite(float(roi_floor)):
-        raise SchemaError(f"roi_floor: must be a finite number, got {roi_floor}")
+    if roi_floor is not None and not (np.isfinite(float(roi_floor)) and roi_floor >= 0):
+        raise SchemaError(f"roi_floor: must be a finite number >= 0 (value per unit of cost), got {roi_floor}")
     eligible = values >= float(roi_floor) * costs if roi_floor is not None else np.ones((n, k), dtype=bool)
     return Problem(values=values, costs=np.ascontiguousarray(costs), budget=budget, limits=limit_arr,
                    offers=offers, eligible=eligible)

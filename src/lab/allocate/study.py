@@ -7,8 +7,31 @@ import pandas as pd
 
 from lab.allocate.solvers import (Allocation, Problem, evaluate, solve_dual, solve_greedy, solve_milp,
                                   solve_random)
-from lab.allocate.values import to_problem, true_incremental_value
-from lab.data import World
+from lab.allocate.values import offers_of, to_problem, true_incremental_value
+from lab.data import SchemaError, World
+
+
+def campaign_budget(n_users: int, budget: float = 0.0, budget_per_user: float = 0.0) -> float:
+    """The campaign budget: ``budget`` when set (> 0), else ``budget_per_user`` x ``n_users``."""
+    if budget < 0 or budget_per_user < 0:
+        raise SchemaError(f"budget: must not be negative (budget={budget}, budget_per_user={budget_per_user})")
+    if budget == 0 and budget_per_user == 0:
+        raise SchemaError("budget: set budget or budget_per_user to a positive amount")
+    return float(budget) if budget > 0 else float(budget_per_user) * n_users
+
+
+def campaign_limits(table: pd.DataFrame, limit_shares: dict[str, float]) -> tuple[dict[str, int], list[str]]:
+    """Per-offer stock limits in users from shares of the table's users.
+
+    Returns the limits for the table's offers and the offers named in ``limit_shares`` that the table
+    does not have (the defaults name the simulated world's offers; a researcher's table may lack them).
+    """
+    bad = {offer: share for offer, share in limit_shares.items() if not 0 <= share <= 1}
+    if bad:
+        raise SchemaError(f"limit_shares: shares must lie in [0, 1] (a share of the users), got {bad}")
+    offers = offers_of(table)
+    limits = {offer: int(share * len(table)) for offer, share in limit_shares.items() if offer in offers}
+    return limits, [offer for offer in limit_shares if offer not in offers]
 
 
 def compare(planning: Problem, sources: dict[str, Problem] | None = None, world: World | None = None,

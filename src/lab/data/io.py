@@ -1,12 +1,13 @@
 """Read a world from disk: a saved simulation or a researcher's own tables in the same schema."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from lab.data.schema import SCHEMA, SchemaError, check_references, validate
-from lab.data.world import World, simulate_world
+from lab.data.world import World, WorldConfig, simulate_world
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -49,14 +50,17 @@ def load_world(data_dir: str | Path, require: tuple[str, ...] = ("users",)) -> W
     if missing:
         raise SchemaError(f"{root}: missing table(s) {', '.join(missing)} (expected <table>.csv or <table>.parquet)")
     check_references(observed)
-    oracle = {}
+    oracle, config = {}, None
     if (root / "oracle").is_dir():
         oracle = {p.stem: pd.read_parquet(p) for p in sorted((root / "oracle").glob("*.parquet"))}
-    return World(config=None, observed=observed, oracle=oracle)
+    if (root / "oracle" / "config.json").exists():
+        config = WorldConfig(**json.loads((root / "oracle" / "config.json").read_text()))
+    return World(config=config, observed=observed, oracle=oracle)
 
 
-def get_world(data_dir: str = "", **world_params) -> World:
-    """The notebooks' single entry point: the user's tables if ``data_dir`` is set, else a simulation."""
+def get_world(data_dir: str = "", require: tuple[str, ...] = ("users",), **world_params) -> World:
+    """The notebooks' single entry point: the user's tables if ``data_dir`` is set (``require`` naming the
+    tables the study cannot do without), else a simulation."""
     if data_dir:
-        return load_world(data_dir)
+        return load_world(data_dir, require)
     return simulate_world(**world_params)

@@ -23,7 +23,8 @@ Generative story, per user ``u``:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,7 @@ class WorldConfig:
         if len(self.offer_shares) != len(OFFERS) or not np.isclose(sum(self.offer_shares), 1.0):
             raise ValueError(f"offer_shares needs {len(OFFERS)} shares summing to 1")
         self.shift_days = tuple(sorted(int(d) for d in self.shift_days))
+        self.offer_shares = tuple(float(share) for share in self.offer_shares)
 
 
 @dataclass
@@ -91,10 +93,18 @@ class World:
             return observed[name]
         raise AttributeError(name)
 
+    @property
+    def shift_days(self) -> tuple[int, ...]:
+        """Days on which the market regime shifts; unknown (empty) for a researcher's own tables."""
+        return self.config.shift_days if self.config is not None else ()
+
     def save(self, path: str | Path) -> Path:
-        """Write observed tables to ``path/`` and oracle tables to ``path/oracle/`` as parquet."""
+        """Write observed tables to ``path/``, oracle tables to ``path/oracle/`` as parquet, and the
+        simulation's knobs to ``path/oracle/config.json`` so that a reloaded world knows its shift days."""
         root = Path(path)
         (root / "oracle").mkdir(parents=True, exist_ok=True)
+        if self.config is not None:
+            (root / "oracle" / "config.json").write_text(json.dumps(asdict(self.config), indent=1))
         for name, table in self.observed.items():
             table.to_parquet(root / f"{name}.parquet", index=False)
         for name, table in self.oracle.items():

@@ -20,6 +20,20 @@ def identify(users: pd.DataFrame, query: str) -> np.ndarray:
     return mask.to_numpy()
 
 
+def segment_profile(segment: np.ndarray, scores: np.ndarray, audience: np.ndarray,
+                    truth: np.ndarray | None = None) -> pd.Series:
+    """How a named segment scores: its size, mean score percentile among all users, the share of it the
+    expanded ``audience`` takes, and (with the truth) its true target rate against everyone's."""
+    percentile = pd.Series(scores).rank(pct=True).to_numpy()
+    profile = {"users in segment": int(segment.sum()),
+               "mean score percentile": float(percentile[segment].mean()) if segment.any() else np.nan,
+               "share in expanded audience": float(audience[segment].mean()) if segment.any() else np.nan}
+    if truth is not None:
+        profile["true target rate in segment"] = float(truth[segment].mean()) if segment.any() else np.nan
+        profile["true target rate, all users"] = float(truth.mean())
+    return pd.Series(profile, name="value")
+
+
 def expand(scores: np.ndarray, size: int, exclude: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask [N] of the ``size`` best-scored users, never including ``exclude`` (the seeds)."""
     ranked = np.where(exclude, -np.inf, scores) if exclude is not None else scores

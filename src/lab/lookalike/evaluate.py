@@ -87,6 +87,13 @@ class LookalikeRun:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def seeds_before(seeds: pd.DataFrame, day: int) -> np.ndarray:
+    """User ids of the seeds tagged before ``day`` (every seed when the table has no ``day`` column)."""
+    if "day" not in seeds:
+        return seeds["user_id"].to_numpy()
+    return seeds.loc[seeds["day"] < day, "user_id"].to_numpy()
+
+
 def _truth(world: World, series: GraphSeries, days: np.ndarray, train_end: int,
            known: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``is_target`` [D, N] and the oracle's ``p_target`` [D, N] (None without an oracle)."""
@@ -136,20 +143,19 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
     unknown = [a for a in ablations if a not in ABLATIONS]
     if unknown:
         raise ValueError(f"unknown ablation(s) {unknown}; choose from {list(ABLATIONS)}")
-    n_products = len(observed["products"]) if "products" in observed else None
-    series = GraphSeries(observed["users"], observed.get("interactions"), observed.get("edges"), n_products)
+    product_ids = observed["products"]["product_id"] if "products" in observed else None
+    series = GraphSeries(observed["users"], observed.get("interactions"), observed.get("edges"), product_ids)
+    if featured_product not in series.product_ids:
+        raise SchemaError(f"featured_product={featured_product} is not a product id of the data "
+                          f"({list(series.product_ids)[:10]})")
     if not 1 <= train_end < series.n_days:
         raise ValueError(f"train_end={train_end} must lie inside the observed days 1..{series.n_days - 1}")
-    seeds = observed["seeds"]
-    seed_day = seeds["day"] if "day" in seeds else pd.Series(0, index=seeds.index)
-    known = np.isin(series.user_ids, seeds.loc[seed_day < train_end, "user_id"])
+    known = np.isin(series.user_ids, seeds_before(observed["seeds"], train_end))
     if not known.any():
         raise SchemaError(f"seeds: no seed is tagged before train_end={train_end}; nothing to learn from")
     y = known.astype(int)
     days = np.arange(train_end, series.n_days)
-    shift_day = None
-    if world.config is not None and world.config.shift_days:
-        shift_day = int(world.config.shift_days[0])
+    shift_day = int(world.shift_days[0]) if world.shift_days else None
     truth, oracle = _truth(world, series, days, train_end, known)
     eval_mask = ~known
     n_seeds = int(known.sum())
@@ -184,7 +190,7 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
         else:
             scores[f"dynamic_gnn_ablation_{name}"] = roll(DynamicGNN(**{**params, **ABLATIONS[name]}).fit(train_snaps, y))
 
-    featured_column = len(series.static_names) + featured_product
+    featured_column = len(series.static_names) + series.product_ids.get_loc(featured_product)
     behaviour = list(range(len(series.static_names), X_static.shape[1]))
     for name, make in tqdm(_static_baselines(seed, behaviour, featured_column).items(),
                            desc="baselines", disable=not progress):

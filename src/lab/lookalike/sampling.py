@@ -8,6 +8,7 @@ one draws at random. PyG's weighted/temporal sampling needs pyg-lib, hence the h
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,12 +33,14 @@ class Snapshot:
 class GraphSeries:
     """The observed tables turned into integer-indexed arrays from which daily snapshots are cut.
 
-    ``users`` gives the node order; ``interactions`` and ``edges`` need a ``day`` column. Numeric user
-    columns are standardised and categoricals one-hot encoded into the static node features.
+    ``users`` gives the node order and ``product_ids`` the product order (by default the products seen
+    in ``interactions``, sorted); ids may be any integers. ``interactions`` and ``edges`` need a ``day``
+    column. Numeric user columns are standardised and categoricals one-hot encoded into the static node
+    features.
     """
 
     def __init__(self, users: pd.DataFrame, interactions: pd.DataFrame | None, edges: pd.DataFrame | None,
-                 n_products: int | None = None):
+                 product_ids: Sequence[int] | None = None):
         if "user_id" not in users:
             raise SchemaError("users: column 'user_id' is missing")
         self.user_ids = users["user_id"].to_numpy()
@@ -55,8 +58,11 @@ class GraphSeries:
             {"day": [], "user_id": [], "product_id": []})
         self.i_day = interactions["day"].to_numpy(np.int64)
         self.i_user = self._positions(index, interactions["user_id"], "interactions", "user_id")
-        self.i_product = interactions["product_id"].to_numpy(np.int64)
-        self.n_products = int(n_products or (self.i_product.max() + 1 if len(self.i_product) else 1))
+        if product_ids is None:
+            product_ids = np.unique(interactions["product_id"].to_numpy(np.int64)) if len(interactions) else [0]
+        self.product_ids = pd.Index(product_ids)
+        self.n_products = len(self.product_ids)
+        self.i_product = self._positions(self.product_ids, interactions["product_id"], "interactions", "product_id")
         order = np.argsort(self.i_day, kind="stable")
         self.i_day, self.i_user, self.i_product = self.i_day[order], self.i_user[order], self.i_product[order]
 
@@ -71,7 +77,7 @@ class GraphSeries:
                                                              (self.e_day, self.e_src, self.e_dst, self.e_weight))
         days = np.concatenate([self.i_day, self.e_day])
         self.n_days = int(days.max() + 1) if len(days) else 1
-        self.feature_names = self.static_names + [f"share_product_{p}" for p in range(self.n_products)] + [
+        self.feature_names = self.static_names + [f"share_product_{p}" for p in self.product_ids] + [
             "log_activity", "log_degree"]
 
     @staticmethod
@@ -79,7 +85,8 @@ class GraphSeries:
         pos = index.get_indexer(ids.to_numpy())
         if (pos < 0).any():
             bad = ids.to_numpy()[pos < 0][:3]
-            raise SchemaError(f"{table}: column '{column}' has ids not in users, e.g. {list(bad)}")
+            known = "products" if column == "product_id" else "users"
+            raise SchemaError(f"{table}: column '{column}' has ids not in {known}, e.g. {list(bad)}")
         return pos.astype(np.int64)
 
     def _window(self, day_array: np.ndarray, day: int, window: int) -> slice:

@@ -75,20 +75,25 @@ def _user_features(users: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cols, index=users.index)
 
 
-def _interaction_features(interactions: pd.DataFrame, index: pd.Index, n_products: int, n_days: int) -> pd.DataFrame:
-    """Per-product interaction counts (log) and recency: the user-product graph as node attributes."""
+def _interaction_features(interactions: pd.DataFrame, index: pd.Index, product_ids: pd.Index,
+                          n_days: int) -> pd.DataFrame:
+    """Per-product interaction counts (log) and recency: the user-product graph as node attributes.
+
+    ``interactions.product_id`` holds product positions here; columns are named by product id, and the
+    recent-count column follows the first product (the simulated world's featured loan).
+    """
     cols = {}
     pos = index.get_indexer(interactions["user_id"])
     product = interactions["product_id"].to_numpy()
     day = interactions["day"].to_numpy()
-    for p in range(n_products):
+    for p, product_id in enumerate(product_ids):
         counts = np.bincount(pos[product == p], minlength=len(index))
-        cols[f"log_count_product_{p}"] = np.log1p(counts)
+        cols[f"log_count_product_{product_id}"] = np.log1p(counts)
     last_day = np.full(len(index), -1.0)
     np.maximum.at(last_day, pos, day.astype(np.float64))
     cols["days_since_last_interaction"] = np.where(last_day < 0, n_days, n_days - 1 - last_day)
     recent = day >= n_days - max(1, n_days // 3)
-    cols["log_recent_count_product_0"] = np.log1p(np.bincount(pos[recent & (product == 0)], minlength=len(index)))
+    cols[f"log_recent_count_product_{product_ids[0]}"] = np.log1p(np.bincount(pos[recent & (product == 0)], minlength=len(index)))
     return pd.DataFrame(cols, index=index)
 
 
@@ -114,15 +119,14 @@ def _sequences(interactions: pd.DataFrame, index: pd.Index, n_days: int, length:
     return items, numeric
 
 
-def _edge_index(world: World, index: pd.Index, n_products: int) -> np.ndarray:
-    """User-user edges and user-product edges (deduplicated), in both directions."""
+def _edge_index(edges: pd.DataFrame | None, interactions: pd.DataFrame, index: pd.Index) -> np.ndarray:
+    """User-user edges and user-product edges (deduplicated), in both directions; products are the
+    nodes after the users, by position."""
     parts = []
-    edges = world.observed.get("edges")
     if edges is not None and len(edges):
         src, dst = index.get_indexer(edges["src"]), index.get_indexer(edges["dst"])
         parts.append(np.stack([src, dst]))
-    interactions = world.observed.get("interactions")
-    if interactions is not None and len(interactions):
+    if len(interactions):
         pairs = np.unique(np.stack([index.get_indexer(interactions["user_id"]),
                                     interactions["product_id"].to_numpy() + len(index)]), axis=1)
         parts.append(pairs)
@@ -152,11 +156,14 @@ def build_funnel_data(world: World, sequence_length: int = 12) -> FunnelData:
     index = pd.Index(users["user_id"])
     interactions = world.observed.get("interactions", pd.DataFrame(columns=["day", "user_id", "product_id"]))
     products = world.observed.get("products")
-    n_products = int(products["product_id"].max()) + 1 if products is not None else \
-        int(interactions["product_id"].max()) + 1 if len(interactions) else 1
+    product_ids = pd.Index(products["product_id"] if products is not None else
+                           np.unique(interactions["product_id"]) if len(interactions) else [0])
+    n_products = len(product_ids)
+    # product ids may be any integers: work on their positions 0..n_products-1 from here on
+    interactions = interactions.assign(product_id=product_ids.get_indexer(interactions["product_id"]))
     n_days = int(interactions["day"].max()) + 1 if len(interactions) else 1
 
-    features = pd.concat([_user_features(users), _interaction_features(interactions, index, n_products, n_days)],
+    features = pd.concat([_user_features(users), _interaction_features(interactions, index, product_ids, n_days)],
                          axis=1)
     if features.shape[1] == 0:
         raise SchemaError("users: no usable feature columns; add e.g. age, income, credit_score")
@@ -168,7 +175,7 @@ def build_funnel_data(world: World, sequence_length: int = 12) -> FunnelData:
     return FunnelData(
         user_ids=users["user_id"].to_numpy(), tabular_all=tabular, feature_names=list(features.columns),
         labels_all=funnel[list(STAGES)].to_numpy(dtype=np.float32), value_all=value,
-        sequence_items=items, sequence_numeric=numeric, edge_index=_edge_index(world, index, n_products),
+        sequence_items=items, sequence_numeric=numeric, edge_index=_edge_index(world.observed.get("edges"), interactions, index),
         n_products=n_products, rows=np.arange(len(users)),
     )
 

@@ -48,7 +48,8 @@ class AverageEffect:
                 for m, v in ((self.estimand, self.estimate), ("ci_low", self.ci_low), ("ci_high", self.ci_high))]
 
 
-def _normal_ci(method: str, estimand: str, estimate: float, se: float, n: int, level: float) -> AverageEffect:
+def normal_ci(method: str, estimand: str, estimate: float, se: float, n: int, level: float = 0.95) -> AverageEffect:
+    """An estimate with its standard error and the normal confidence interval at ``level``."""
     z = stats.norm.ppf(0.5 + level / 2)
     return AverageEffect(method, estimand, float(estimate), float(se), float(estimate - z * se),
                          float(estimate + z * se), int(n))
@@ -59,7 +60,7 @@ def difference_in_means(t, y, level: float = 0.95) -> AverageEffect:
     t, y = np.asarray(t), np.asarray(y, dtype=np.float64)
     y1, y0 = y[t == 1], y[t == 0]
     se = np.sqrt(y1.var(ddof=1) / len(y1) + y0.var(ddof=1) / len(y0))
-    return _normal_ci("diff_in_means", "ate", y1.mean() - y0.mean(), se, len(y), level)
+    return normal_ci("diff_in_means", "ate", y1.mean() - y0.mean(), se, len(y), level)
 
 
 def estimate_propensity(X, t, n_folds: int = 5, random_state: int = 0) -> np.ndarray:
@@ -87,7 +88,7 @@ def ipw(t, y, e, level: float = 0.95) -> AverageEffect:
     m1 = np.sum(t * y / e) / np.sum(t / e)
     m0 = np.sum((1 - t) * y / (1 - e)) / np.sum((1 - t) / (1 - e))
     psi = t * (y - m1) / e - (1 - t) * (y - m0) / (1 - e)
-    return _normal_ci("ipw", "ate", m1 - m0, psi.std(ddof=1) / np.sqrt(len(y)), len(y), level)
+    return normal_ci("ipw", "ate", m1 - m0, psi.std(ddof=1) / np.sqrt(len(y)), len(y), level)
 
 
 def aipw(X, t, y, e, n_folds: int = 5, random_state: int = 0, level: float = 0.95) -> AverageEffect:
@@ -106,7 +107,7 @@ def aipw(X, t, y, e, n_folds: int = 5, random_state: int = 0, level: float = 0.9
                 rows = train[t[train] == arm]
                 mu[test, arm] = regressor(random_state).fit(X[rows], y[rows]).predict(X[test])
     psi = mu[:, 1] - mu[:, 0] + t * (y - mu[:, 1]) / e - (1 - t) * (y - mu[:, 0]) / (1 - e)
-    return _normal_ci("aipw", "ate", psi.mean(), psi.std(ddof=1) / np.sqrt(len(y)), len(y), level)
+    return normal_ci("aipw", "ate", psi.mean(), psi.std(ddof=1) / np.sqrt(len(y)), len(y), level)
 
 
 def _match(logit_t: np.ndarray, logit_c: np.ndarray, caliper: float) -> tuple[np.ndarray, np.ndarray]:
@@ -206,7 +207,7 @@ def two_stage_least_squares(y, t, z, X=None, level: float = 0.95) -> AverageEffe
     design = np.column_stack([ones, t, W]) if W.size else np.column_stack([ones, t])
     inst = np.column_stack([ones, z, W]) if W.size else np.column_stack([ones, z])
     beta, se = _ols(design, y, inst)
-    return _normal_ci("iv_2sls", "late", beta[1], se[1], len(y), level)
+    return normal_ci("iv_2sls", "late", beta[1], se[1], len(y), level)
 
 
 def difference_in_differences(y, treated, post, X=None, level: float = 0.95) -> AverageEffect:
@@ -216,4 +217,4 @@ def difference_in_differences(y, treated, post, X=None, level: float = 0.95) -> 
     cols = [np.ones(len(y)), d, p, d * p]
     design = np.column_stack(cols + ([W] if W.size else []))
     beta, se = _ols(design, y)
-    return _normal_ci("did", "att", beta[3], se[3], len(y), level)
+    return normal_ci("did", "att", beta[3], se[3], len(y), level)

@@ -274,12 +274,14 @@ class RepresentationNet(nn.Module):
     """Shared representation ``phi(x)`` and one outcome head per arm (TARNet / CFR / DragonNet).
 
     Shapes: ``x [B, F]`` -> ``phi [B, rep_dim]``, ``y0, y1 [B]`` and, with a propensity head,
-    ``t_logit [B]``.
+    ``t_logit [B]``. ``link="log"`` puts ``exp`` on the outcome heads, so outcomes are modelled
+    multiplicatively and extrapolate exponentially rather than linearly.
     """
 
     def __init__(self, n_features: int, rep_dim: int = 200, rep_layers: int = 3, head_dim: int = 100,
-                 head_layers: int = 2, propensity_head: bool = False):
+                 head_layers: int = 2, propensity_head: bool = False, link: str = "identity"):
         super().__init__()
+        self.link = link
         self.phi = _mlp(n_features, rep_dim, rep_layers)
         self.heads = nn.ModuleList(
             [nn.Sequential(_mlp(rep_dim, head_dim, head_layers), nn.Linear(head_dim, 1)) for _ in range(2)])
@@ -296,6 +298,8 @@ class RepresentationNet(nn.Module):
     def forward(self, x: torch.Tensor):
         phi = self.phi(x)
         y0, y1 = (head(phi).squeeze(-1) for head in self.heads)
+        if self.link == "log":
+            y0, y1 = y0.clamp(max=20).exp(), y1.clamp(max=20).exp()
         t_logit = self.propensity(phi).squeeze(-1) if self.propensity is not None else None
         return phi, y0, y1, t_logit
 
@@ -333,15 +337,21 @@ class RepresentationLearner(BaseEstimator):
     ``architecture``: ``tarnet`` (shared representation + two heads), ``cfr`` (TARNet plus
     ``alpha`` times an IPM between the arms' representations, ``ipm`` = ``wasserstein`` or ``mmd``),
     ``dragonnet`` (TARNet plus a propensity head weighted by ``alpha`` and targeted regularisation
-    weighted by ``beta``). Outcomes are standardised inside; the loss is squared error, so binary
-    outcomes give probability differences.
+    weighted by ``beta``). Outcomes are scaled by their standard deviation inside; the loss is squared
+    error, so binary outcomes give probability differences.
+
+    ``link``: ``identity`` (heads predict the centred outcome), ``log`` (heads predict
+    ``exp(g(x))`` above an offset just below the smallest outcome: for outcomes that grow exponentially
+    in the covariates, such as IHDP's control surface or heavy-tailed transaction values, which
+    ReLU/ELU heads would extrapolate only linearly), or ``auto`` (each ensemble member trains both and
+    keeps the one with the lower factual error on its validation fold).
     """
 
     def __init__(self, architecture: str = "tarnet", ipm: str = "wasserstein", alpha: float = 1.0,
                  beta: float = 1.0, rep_dim: int = 200, rep_layers: int = 3, head_dim: int = 100,
                  head_layers: int = 2, lr: float = 1e-3, weight_decay: float = 1e-4, batch_size: int = 100,
                  max_epochs: int = 300, patience: int = 30, validation_fraction: float = 0.2,
-                 n_ensemble: int = 1, random_state: int = 0):
+                 n_ensemble: int = 1, link: str = "identity", random_state: int = 0):
         self.architecture = architecture
         self.ipm = ipm
         self.alpha = alpha
@@ -357,6 +367,7 @@ class RepresentationLearner(BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.n_ensemble = n_ensemble
+        self.link = link
         self.random_state = random_state
 
     def _loss(self, net, x, t, y):
@@ -386,14 +397,15 @@ class RepresentationLearner(BaseEstimator):
         return [folds[k % n_folds] for k in range(self.n_ensemble)]
 
     def _train_one(self, X: torch.Tensor, t: torch.Tensor, y: torch.Tensor, val: torch.Tensor,
-                   seed: int) -> RepresentationNet:
+                   seed: int, link: str) -> tuple[RepresentationNet, float]:
+        """One member trained on the rows outside ``val``; returns it with its best validation factual loss."""
         gen = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         held_out = torch.zeros(len(X), dtype=torch.bool)
         held_out[val] = True
         tr = torch.nonzero(~held_out).squeeze(1)
         net = RepresentationNet(X.shape[1], self.rep_dim, self.rep_layers, self.head_dim, self.head_layers,
-                                propensity_head=self.architecture == "dragonnet")
+                                propensity_head=self.architecture == "dragonnet", link=link)
         head_params = [p for name, p in net.named_parameters() if name.startswith("heads")]
         other_params = [p for name, p in net.named_parameters() if not name.startswith("heads")]
         opt = torch.optim.Adam([{"params": head_params, "weight_decay": self.weight_decay},
@@ -419,20 +431,30 @@ class RepresentationLearner(BaseEstimator):
                     break
         net.load_state_dict(best_state)
         net.eval()
-        return net
+        return net, best
 
     def fit(self, X, t, y) -> "RepresentationLearner":
         if self.architecture not in NET_METHODS:
             raise ValueError(f"architecture must be one of {NET_METHODS}, got {self.architecture!r}")
+        if self.link not in ("identity", "log", "auto"):
+            raise ValueError(f"link must be 'identity', 'log' or 'auto', got {self.link!r}")
         X, t, y = _as_arrays(X, t, y)
         self.scaler_ = StandardScaler().fit(X)
-        self.y_mean_, self.y_std_ = float(y.mean()), float(y.std() or 1.0)
+        self.y_std_ = float(y.std() or 1.0)
+        links = ("identity", "log") if self.link == "auto" else (self.link,)
+        self.y_offset_ = {link: float(y.mean()) if link == "identity" else float(y.min()) - 0.5 * self.y_std_
+                          for link in links}
         Xt = torch.tensor(self.scaler_.transform(X), dtype=torch.float32)
         tt = torch.tensor(t, dtype=torch.float32)
-        yt = torch.tensor((y - self.y_mean_) / self.y_std_, dtype=torch.float32)
+        targets = {link: torch.tensor((y - offset) / self.y_std_, dtype=torch.float32)
+                   for link, offset in self.y_offset_.items()}
+        folds = self._validation_folds(len(Xt))
         with single_thread():
-            folds = self._validation_folds(len(Xt))
-            self.nets_ = [self._train_one(Xt, tt, yt, val, self.random_state + k) for k, val in enumerate(folds)]
+            fitted = {link: [self._train_one(Xt, tt, targets[link], val, self.random_state + k, link)
+                             for k, val in enumerate(folds)] for link in links}
+        self.validation_loss_ = {link: float(np.mean([loss for _, loss in members])) for link, members in fitted.items()}
+        self.link_ = min(self.validation_loss_, key=self.validation_loss_.get)
+        self.nets_ = [net for net, _ in fitted[self.link_]]
         return self
 
     def predict_outcomes(self, X) -> tuple[np.ndarray, np.ndarray]:
@@ -441,9 +463,10 @@ class RepresentationLearner(BaseEstimator):
         Xt = torch.tensor(self.scaler_.transform(X), dtype=torch.float32)
         with torch.no_grad():
             outs = [net(Xt) for net in self.nets_]
-        y0 = torch.stack([o[1] for o in outs]).mean(0).numpy()
-        y1 = torch.stack([o[2] for o in outs]).mean(0).numpy()
-        return y0 * self.y_std_ + self.y_mean_, y1 * self.y_std_ + self.y_mean_
+        offset = self.y_offset_[self.link_]
+        y0 = torch.stack([o[1] for o in outs]).mean(0).numpy() * self.y_std_ + offset
+        y1 = torch.stack([o[2] for o in outs]).mean(0).numpy() * self.y_std_ + offset
+        return y0, y1
 
     def effect(self, X) -> np.ndarray:
         y0, y1 = self.predict_outcomes(X)

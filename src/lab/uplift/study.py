@@ -20,8 +20,6 @@ from lab.uplift.data import CausalData
 from lab.uplift.evaluate import ate_error, pehe, ranking_metrics
 from lab.uplift.learners import METHODS, make_learner, single_thread
 
-AVERAGE_METHODS = ("diff_in_means", "psm", "ipw", "aipw")
-
 # Learner settings per data set: the world has ~10k-100k rows and a rare binary outcome, IHDP 672 rows
 # and a continuous outcome. Chosen by a small manual search; see the study's note for the figures.
 NET_WORLD = {"rep_dim": 64, "head_dim": 32, "rep_layers": 2, "head_layers": 2, "batch_size": 256,
@@ -30,7 +28,8 @@ WORLD_PARAMS = {"causal_forest": {"n_estimators": 100}, "x_learner": {}, "uplift
                 "tarnet": NET_WORLD, "cfr": {**NET_WORLD, "ipm": "mmd", "alpha": 1.0},
                 "dragonnet": {**NET_WORLD, "alpha": 1.0, "beta": 1.0}}
 NET_IHDP = {"rep_dim": 200, "head_dim": 100, "rep_layers": 3, "head_layers": 2, "batch_size": 100,
-            "max_epochs": 600, "patience": 60, "lr": 1e-3, "weight_decay": 1e-4, "n_ensemble": 3}
+            "max_epochs": 600, "patience": 60, "lr": 1e-3, "weight_decay": 1e-4, "n_ensemble": 3,
+            "link": "auto"}
 IHDP_PARAMS = {"uplift_forest": {"min_samples_leaf": 10, "n_estimators": 100},
                "tarnet": NET_IHDP, "cfr": {**NET_IHDP, "ipm": "wasserstein", "alpha": 1.0},
                "dragonnet": {**NET_IHDP, "alpha": 1.0, "beta": 1.0}}
@@ -94,7 +93,8 @@ def fit_and_score(methods: tuple[str, ...], train: CausalData, test: CausalData,
                   ranking: bool = True) -> tuple[list[dict], dict[str, np.ndarray], dict]:
     """Fit each learner on ``train``; return tidy rows, out-of-sample effects per method, and fitted models.
 
-    Rows: ``ate`` (mean estimated effect over train and test), ``fit_seconds``; with truth ``pehe``
+    Rows: ``ate`` (mean estimated effect over train and test) with ``ci_low``/``ci_high`` (``plug_in_ate``),
+    ``fit_seconds``; with truth ``pehe``
     (``split`` in/out) and ``ate_error``; with ``ranking`` the Qini / AUUC / uplift@k of the test set
     (``test_weights``: inverse-propensity weights for observational test data). ``oracle`` in
     ``methods`` scores the true effects.
@@ -116,8 +116,7 @@ def fit_and_score(methods: tuple[str, ...], train: CausalData, test: CausalData,
         seconds = time.perf_counter() - start
         effects[method] = tau_out
         both = np.r_[tau_in, tau_out]
-        rows += [{"model": method, "metric": "ate", "value": float(both.mean())},
-                 {"model": method, "metric": "fit_seconds", "value": seconds}]
+        rows += plug_in_ate(method, both).rows() + [{"model": method, "metric": "fit_seconds", "value": seconds}]
         if truth:
             rows += [{"model": method, "metric": "pehe", "split": "in", "value": pehe(tau_in, train.tau)},
                      {"model": method, "metric": "pehe", "split": "out", "value": pehe(tau_out, test.tau)},
@@ -125,6 +124,17 @@ def fit_and_score(methods: tuple[str, ...], train: CausalData, test: CausalData,
         if ranking:
             rows += [{**r, "split": "out"} for r in ranking_metrics(method, tau_out, test.t, test.y, test.tau, test_weights)]
     return rows, effects, models
+
+
+def plug_in_ate(method: str, tau: np.ndarray, level: float = 0.95) -> average.AverageEffect:
+    """A learner's average effect: the mean of its per-unit effects, with a normal interval over units.
+
+    The interval covers the sampling of units only (SE = sd(tau) / sqrt(n)), not the learner's own
+    estimation error, so it is narrower than a full interval; AIPW's interval is the one to quote for
+    the average effect, the learners are for who to target.
+    """
+    tau = np.asarray(tau, dtype=np.float64)
+    return average.normal_ci(method, "ate", tau.mean(), tau.std(ddof=1) / np.sqrt(len(tau)), len(tau), level)
 
 
 def effect_drivers(model, X: pd.DataFrame, n_rows: int = 1000, random_state: int = 0) -> tuple[pd.Series, object, float]:
@@ -147,5 +157,5 @@ def effect_drivers(model, X: pd.DataFrame, n_rows: int = 1000, random_state: int
     return importance, explanation, float(surrogate.score(Xs, tau))
 
 
-__all__ = ["AVERAGE_METHODS", "IHDP_PARAMS", "METHODS", "WORLD_PARAMS", "AverageReport", "average_effects",
-           "effect_drivers", "fit_and_score", "learner_params"]
+__all__ = ["IHDP_PARAMS", "METHODS", "WORLD_PARAMS", "AverageReport", "average_effects",
+           "effect_drivers", "fit_and_score", "learner_params", "plug_in_ate"]
