@@ -22,7 +22,7 @@ from lab.multitask.evaluate import compare_over_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 SHOWN = ["multi_stage", "cascade", "multi_stage_mlp", "cascade_mlp", "shared_bottom", "mmoe", "ple", "funnel_aware",
-         "multi_objective_graph", "multi_objective_graph_fixed_weights", "oracle"]
+         "multi_objective_graph", "multi_objective_graph_fixed_weights", "multi_objective_graph_gradnorm", "oracle"]
 
 
 def main() -> None:

@@ -80,7 +80,7 @@ def test_dynamic_gnn_contract_and_pu_fit(series, world):
     with pytest.raises(ValueError):
         DynamicGNN(epochs=1).fit(snaps, np.zeros(400, bool))
     with pytest.raises(ValueError):
-        DynamicGNN(update="add").fit(snaps, positives)
+        DynamicGNN(update="sum").fit(snaps, positives)
 
 
 def test_ranking_metrics_on_a_perfect_and_a_reversed_score():
@@ -118,11 +118,12 @@ def test_random_walks_follow_edges(series):
 
 def test_rolling_evaluation_follows_the_results_contract(world):
     run = rolling_evaluation(world, seed=0, train_end=5, gnn_params={"epochs": 2, "hidden_channels": 8},
-                             ablations=("single_aggregator", "static_graph"), progress=False)
+                             ablations=("single_aggregator", "static_graph", "add_update"), progress=False)
     res = run.results
     assert {"model", "metric", "value", "split", "seed"} <= set(res.columns)
     models = set(res["model"])
     assert {"dynamic_gnn", "oracle", "dynamic_gnn_ablation_single_aggregator", "dynamic_gnn_ablation_static_graph",
+            "dynamic_gnn_ablation_add_update",
             "logistic_regression", "bagging_pu", "deepwalk", "graphsage_static", "user_cf"} <= models
     assert {"auc", "pr_auc", "recall_at_1x", "recall_at_10x", "lift_at_1pct", "lift_at_10pct"} <= set(res["metric"])
     assert set(res["split"]) == {"test"} | {str(d) for d in range(5, 12)}

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from lab.data import STAGES, SchemaError, World, simulate_world
 from lab.multitask import (CascadeSelector, DrawdownValueModel, MultiStageSelector, MultiTaskFunnelClassifier,
@@ -191,3 +192,20 @@ def test_compare_over_seeds_reads_user_tables_from_disk(world, tmp_path):
                                     include_ablations=False)
     assert {"multi_stage", "cascade", "funnel_aware", "multi_objective_graph"} <= set(results["model"])
     assert "oracle" not in set(results["model"])
+
+
+def test_lice_opens_the_multi_objective_graph_model(data, split):
+    from lab.explain import LICE
+
+    train, test = split
+    model = MultiTaskFunnelClassifier("funnel_aware", use_graph=True, use_sequence=True, max_epochs=20).fit(data[train])
+    module, inputs = model.explainable(data[test])
+    assert list(inputs.columns[:len(data.feature_names)]) == data.feature_names and "graph_0" in inputs.columns
+    with torch.no_grad():
+        p = torch.sigmoid(module(torch.tensor(inputs.to_numpy(np.float32)))).numpy()
+    np.testing.assert_allclose(p, model.predict_proba(data[test])[:, -1], rtol=1e-4, atol=1e-6)
+    threshold = float(np.quantile(p, 0.9))  # the campaign picks the top 10% by P(drawdown)
+    lice = LICE(module, layers=["heads.stem", "heads.towers.4"], max_clusters=4, threshold=threshold).fit(inputs)
+    assert set(lice.fidelity_) == {"heads.stem", "heads.towers.4"}
+    assert all(f > 0.8 for f in lice.fidelity_.values())
+    assert lice.explain(inputs.iloc[:3])["layer"].nunique() == 2

@@ -118,8 +118,9 @@ def test_notebook_without_results_is_marked_failed(tmp_path):
 
 
 def test_report_hides_code_and_user_ids(tmp_path):
-    body = ("import pandas as pd\nfrom IPython.display import display\n"
+    body = ("import sys\nimport pandas as pd\nfrom IPython.display import display\n"
             "display(pd.DataFrame({'user_id': [123456789], 'score': [0.5]}))\n"
+            "print('PROGRESS_BAR_MARKER'.lower(), file=sys.stderr)\n"
             "print('SECRET_CODE_MARKER' [:6])")
     nb_path = make_notebook(tmp_path / "ids.ipynb", body=body + "\nimport pathlib\n"
                             "pathlib.Path(output_dir, 'results.csv').write_text('model,metric,value\\nm,x,1\\n')")
@@ -129,6 +130,8 @@ def test_report_hides_code_and_user_ids(tmp_path):
     assert "SECRET_CODE_MARKER" not in html  # the code itself is hidden
     assert "SECRET" in html  # ...but its output is shown
     assert "raw user ids was removed" in html
+    assert "progress_bar_marker" not in html  # stderr (progress bars, warnings) stays in the run folder
+    assert "progress_bar_marker" in (result.folder / "notebook.ipynb").read_text()
     index = build_index(tmp_path / "runs", tmp_path / "reports").read_text()
     assert result.folder.name in index
 

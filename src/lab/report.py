@@ -47,12 +47,29 @@ def redact_ids(notebook: nbformat.NotebookNode) -> int:
     return replaced
 
 
+def drop_stderr(notebook: nbformat.NotebookNode) -> int:
+    """Remove stderr streams (progress bars, library warnings) from a report; return how many went.
+
+    They help whoever runs the notebook, not whoever reads the report; the executed notebook in the
+    run folder keeps them. Errors are ``error`` outputs, not streams, so a failed cell still shows.
+    """
+    dropped = 0
+    for cell in notebook.cells:
+        outputs = cell.get("outputs", [])
+        kept = [o for o in outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        dropped += len(outputs) - len(kept)
+        if cell.cell_type == "code":
+            cell.outputs = kept
+    return dropped
+
+
 def render_run(folder: Path, reports_dir: Path = REPORTS_DIR) -> Path | None:
     """Render ``folder/notebook.ipynb`` to ``reports/<run>.html`` with code hidden; None if absent."""
     source = folder / "notebook.ipynb"
     if not source.exists():
         return None
     notebook = nbformat.read(source, as_version=4)
+    drop_stderr(notebook)
     redact_ids(notebook)
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": folder.name}})

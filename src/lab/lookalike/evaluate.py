@@ -29,6 +29,7 @@ ABLATIONS = {
     "uniform_sampler": {"sampler": "uniform"},
     "single_aggregator": {"aggrs": ("mean",)},
     "concat_update": {"update": "concat"},
+    "add_update": {"update": "add"},
     "no_gae": {"gae_weight": 0.0},
     "no_recency": {},  # snapshots weigh every day of the window alike (half_life = inf)
     "plus_gru_memory": {"memory": True},  # a learned GRU state on top of the decayed one

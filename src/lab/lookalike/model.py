@@ -71,16 +71,17 @@ class CrossUpdate(nn.Module):
     """Combine a centre node ``x`` [N, C] with its neighbourhood summary ``a`` [N, C] into [N, C].
 
     ``cross``: MLP over ``[x, a, x * a]``, the element-wise product letting each of the user's own
-    traits interact with the same trait of their neighbourhood (feature crossing); ``concat``: a linear
-    layer over ``[x, a]`` (the plain GraphSAGE-style update, kept for the ablation).
+    traits interact with the same trait of their neighbourhood (feature crossing). Kept for the
+    ablations: ``concat``, a linear layer over ``[x, a]`` (GraphSAGE's update), and ``add``, ``x`` plus a
+    linear map of ``a`` (GCN-style residual sum).
     """
 
     def __init__(self, channels: int, mode: str = "cross"):
         super().__init__()
-        if mode not in ("cross", "concat"):
-            raise ValueError(f"update must be 'cross' or 'concat', got {mode!r}")
+        if mode not in ("cross", "concat", "add"):
+            raise ValueError(f"update must be 'cross', 'concat' or 'add', got {mode!r}")
         self.mode = mode
-        width = 3 * channels if mode == "cross" else 2 * channels
+        width = {"cross": 3 * channels, "concat": 2 * channels, "add": channels}[mode]
         self.lin = nn.Linear(width, channels)
         self.out = nn.Linear(channels, channels) if mode == "cross" else nn.Identity()
 
@@ -92,6 +93,8 @@ class CrossUpdate(nn.Module):
     def forward(self, x: Tensor, a: Tensor) -> Tensor:
         if self.mode == "cross":
             return self.out(F.relu(self.lin(torch.cat([x, a, x * a], dim=-1))))
+        if self.mode == "add":
+            return x + self.lin(a)
         return self.lin(torch.cat([x, a], dim=-1))
 
 

@@ -70,7 +70,8 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def default_models(seed: int = 0, max_epochs: int = 300) -> dict:
-    """The study's comparison, by results-contract name (``*_mlp`` and ``*_fixed_weights`` are ablations)."""
+    """The study's comparison, by results-contract name (``*_mlp``, ``*_fixed_weights`` and ``*_gradnorm``
+    are ablations: the graph model with fixed equal task weights, or GradNorm instead of uncertainty weighting)."""
     from lab.multitask.baselines import CascadeSelector, MultiStageSelector
     from lab.multitask.models import MultiTaskFunnelClassifier
 
@@ -89,6 +90,8 @@ def default_models(seed: int = 0, max_epochs: int = 300) -> dict:
         "multi_objective_graph": net("funnel_aware", use_graph=True, use_sequence=True),
         "multi_objective_graph_fixed_weights": net("funnel_aware", use_graph=True, use_sequence=True,
                                                    task_weighting="fixed"),
+        "multi_objective_graph_gradnorm": net("funnel_aware", use_graph=True, use_sequence=True,
+                                              task_weighting="gradnorm"),
     }
 
 

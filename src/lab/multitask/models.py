@@ -20,6 +20,7 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 from torch import nn
@@ -166,6 +167,23 @@ class MultiTaskHeads(nn.Module):
         return log_p, torch.log(-torch.expm1(log_p))
 
 
+class StageLogit(nn.Module):
+    """The multi-task heads seen as a plain classifier of one stage: input [B, in_dim] -> logit [B].
+
+    Lets a tabular explainer (LICE, SHAP) open the funnel model: its hidden layers keep their names
+    under ``heads.`` (e.g. ``heads.stem``, ``heads.bottom``, ``heads.towers.4``).
+    """
+
+    def __init__(self, heads: MultiTaskHeads, stage: int = N_TASKS - 1):
+        super().__init__()
+        self.heads = heads
+        self.stage = stage
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        log_p, log_1mp = self.heads(x)
+        return (log_p - log_1mp)[:, self.stage]
+
+
 class FunnelNet(nn.Module):
     """Optional graph and sequence encoders feeding the multi-task heads.
 
@@ -185,12 +203,16 @@ class FunnelNet(nn.Module):
         _reset(self)
 
     def forward(self, x_all, edge_index, rows, items, numeric):
+        return self.heads(self.head_inputs(x_all, edge_index, rows, items, numeric))
+
+    def head_inputs(self, x_all, edge_index, rows, items, numeric) -> torch.Tensor:
+        """What the heads read for ``rows``: tabular features, graph and sequence embeddings, [B, in_dim]."""
         parts = [x_all[rows]]
         if self.graph is not None:
             parts.append(self.graph(x_all, edge_index)[rows])
         if self.sequence is not None:
             parts.append(self.sequence(items, numeric))
-        return self.heads(torch.cat(parts, dim=1))
+        return torch.cat(parts, dim=1)
 
 
 def _adjacency(edge_index: np.ndarray, n_nodes: int) -> torch.Tensor:
@@ -348,6 +370,22 @@ class MultiTaskFunnelClassifier(BaseEstimator):
 
     def predict(self, X: FunnelData) -> np.ndarray:
         return (self.predict_proba(X) >= 0.5).astype(np.int8)
+
+    def explainable(self, X: FunnelData, stage: str = "drawdown") -> tuple[StageLogit, pd.DataFrame]:
+        """The fitted model as a tabular classifier of ``stage`` for LICE or SHAP: the heads as a module
+        mapping their input to the stage's logit, and that input for the users of ``X`` (tabular
+        features, then the graph and sequence embeddings computed with the graph held fixed).
+
+        ``LICE(module, layers=["heads.stem", "heads.bottom"]).fit(inputs)`` then explains the model.
+        """
+        with torch.no_grad(), _torch_threads(self.n_threads):
+            adjacency = _adjacency(X.edge_index, X.n_users + X.n_products)
+            inputs = self.network_.head_inputs(*self._inputs(X, X.rows, torch.as_tensor(X.tabular_all), adjacency))
+        n_extra = inputs.shape[1] - len(X.feature_names)
+        n_graph = self.hidden if self.use_graph else 0
+        names = list(X.feature_names) + [f"graph_{i}" for i in range(n_graph)] + [
+            f"sequence_{i}" for i in range(n_extra - n_graph)]
+        return StageLogit(self.network_.heads, STAGES.index(stage)).eval(), pd.DataFrame(inputs.numpy(), columns=names)
 
     def select(self, X: FunnelData, k: int) -> np.ndarray:
         """Positions (into ``X``) of the ``k`` users with the highest P(drawdown)."""
