@@ -195,6 +195,12 @@ def test_product_ids_are_labels_not_positions(world, series):
         GraphSeries(obs["users"], interactions, obs["edges"], product_ids=obs["products"]["product_id"])
 
 
+def test_users_with_missing_values_are_refused(world):
+    users = world.observed["users"].assign(score_from_crm=np.where(np.arange(400) < 3, np.nan, 1.0))
+    with pytest.raises(SchemaError, match="score_from_crm"):
+        GraphSeries(users, world.observed["interactions"], world.observed["edges"])
+
+
 def test_unknown_featured_product_is_refused(world):
     with pytest.raises(SchemaError, match="featured_product=99"):
         rolling_evaluation(world, train_end=5, featured_product=99, ablations=(), progress=False)

@@ -169,6 +169,15 @@ def test_user_table_errors_are_schema_errors(tmp_path):
         load_table(path, "treat", "flat")
     with pytest.raises(SchemaError, match="missing column"):
         load_table(path, "treat", "revenue")
+    df.assign(p=np.where(np.arange(300) < 5, 1.2, 0.5), label=["a", "b", "c"] * 100, post=np.arange(300) % 2,
+              gap=np.where(np.arange(300) < 3, np.nan, 1.0)).to_csv(path, index=False)
+    assert set(load_table(path, "treat", "outcome", ["x0"], time_col="post").post) == {0.0, 1.0}
+    with pytest.raises(SchemaError, match="strictly between 0 and 1"):
+        load_table(path, "treat", "outcome", ["x0"], propensity_col="p")
+    with pytest.raises(SchemaError, match="instrument column 'label' must be numeric"):
+        load_table(path, "treat", "outcome", ["x0"], instrument_col="label")
+    with pytest.raises(SchemaError, match="time column 'gap' must be numeric with no missing values"):
+        load_table(path, "treat", "outcome", ["x0"], time_col="gap")
 
 
 @pytest.mark.skipif(not (ihdp_dir() / "ihdp_npci_1.csv").exists(), reason="IHDP data not available")

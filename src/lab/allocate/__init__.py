@@ -1,14 +1,14 @@
 """Budget allocation over offers as a multiple-choice knapsack: Lagrangian dual at scale, exact MILP
 (HiGHS) as the check, greedy and random baselines, and value tables from response models, uplift
 learners or the simulated world's truth."""
-from lab.allocate.solvers import (NOTHING, SOLVERS, Allocation, Problem, evaluate, is_feasible, make_problem,
+from lab.allocate.solvers import (NOTHING, Allocation, Problem, evaluate, is_feasible, make_problem,
                                   solve_dual, solve_greedy, solve_lp, solve_milp, solve_random)
 from lab.allocate.values import (COST, VALUE, offers_of, oracle_values, read_values, response_values,
                                  synthetic_values, ticket_values, to_problem, true_incremental_value,
                                  uplift_values, validate_values)
 
 __all__ = [
-    "COST", "NOTHING", "SOLVERS", "VALUE", "Allocation", "Problem", "evaluate", "is_feasible", "make_problem",
+    "COST", "NOTHING", "VALUE", "Allocation", "Problem", "evaluate", "is_feasible", "make_problem",
     "offers_of", "oracle_values", "read_values", "response_values", "solve_dual", "solve_greedy", "solve_lp",
     "solve_milp", "solve_random", "synthetic_values", "ticket_values", "to_problem", "true_incremental_value",
     "uplift_values", "validate_values",

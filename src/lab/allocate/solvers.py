@@ -482,10 +482,3 @@ def solve_random(problem: Problem, seed: int = 0) -> Allocation:
     users = rng.permutation(np.flatnonzero(problem.eligible.any(axis=1)))
     return _take_in_order(problem, users, offers[users], start)
 
-
-SOLVERS = {
-    "dual": solve_dual,
-    "milp": solve_milp,
-    "greedy_value": lambda problem: solve_greedy(problem, by="value"),
-    "greedy_ratio": lambda problem: solve_greedy(problem, by="ratio"),
-}

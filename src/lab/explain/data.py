@@ -52,8 +52,15 @@ def world_table(n_users: int = 5000, seed: int = 0, target: str = "apply") -> tu
     return encode_features(users, "users"), y
 
 
+def is_identifier(column: str) -> bool:
+    """True for id columns (``id``, ``user_id``, ``customer-id`` ...): labels, not features."""
+    name = column.lower()
+    return name == "id" or name.endswith(("_id", "-id", " id"))
+
+
 def user_table(data_path: str, target_col: str, feature_cols: str | list[str] = "") -> tuple[pd.DataFrame, pd.Series]:
-    """A researcher's CSV/parquet: a binary ``target_col`` and features (all other columns by default).
+    """A researcher's CSV/parquet: a binary ``target_col`` and features (by default all other columns
+    except identifiers: ``id`` and names ending in ``_id``, which would let the model learn row labels).
 
     The positive class is 1/True when the target is 0/1 or boolean, else the rarer of the two values.
     """
@@ -65,7 +72,7 @@ def user_table(data_path: str, target_col: str, feature_cols: str | list[str] = 
         raise SchemaError(f"{name}: target column '{target_col}' not found; columns are {list(frame.columns)}")
     features = [c.strip() for c in feature_cols.split(",") if c.strip()] if isinstance(feature_cols, str) \
         else list(feature_cols)
-    features = features or [c for c in frame.columns if c != target_col]
+    features = features or [c for c in frame.columns if c != target_col and not is_identifier(c)]
     missing = [c for c in features if c not in frame.columns]
     if missing:
         raise SchemaError(f"{name}: feature column(s) {missing} not found")

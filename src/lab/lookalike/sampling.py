@@ -48,6 +48,10 @@ class GraphSeries:
         index = pd.Index(self.user_ids)
         static = users.drop(columns=["user_id"])
         categorical = [c for c in static.columns if not pd.api.types.is_numeric_dtype(static[c])]
+        gaps = [c for c in static.columns if static[c].isna().any()]
+        if gaps:
+            raise SchemaError(f"users: column(s) {gaps} have missing values; fill or drop them (every users "
+                              "column is a node feature)")
         static = pd.get_dummies(static, columns=categorical, dtype=np.float32).astype(np.float32)
         values = static.to_numpy(np.float32)
         std = values.std(axis=0)

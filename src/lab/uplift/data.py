@@ -138,9 +138,19 @@ def load_table(data_path: str | Path, treatment_col: str, outcome_col: str, feat
     if not cols:
         raise SchemaError(f"{name}: no feature columns left besides the treatment and outcome")
     X = user_features(df[cols].fillna(df[cols].median(numeric_only=True)))
-    optional = lambda c: df[c].to_numpy(dtype=np.float64) if c else None  # noqa: E731
-    post = optional(time_col)
+    def optional(column: str, role: str) -> np.ndarray | None:
+        """A design column as floats: numeric and complete, or one clear error."""
+        if not column:
+            return None
+        if not pd.api.types.is_numeric_dtype(df[column]) or df[column].isna().any():
+            raise SchemaError(f"{name}: {role} column '{column}' must be numeric with no missing values")
+        return df[column].to_numpy(dtype=np.float64)
+
+    propensity = optional(propensity_col, "propensity")
+    if propensity is not None and not ((propensity > 0) & (propensity < 1)).all():
+        raise SchemaError(f"{name}: propensity column '{propensity_col}' must lie strictly between 0 and 1")
+    post = optional(time_col, "time")
     if post is not None and set(np.unique(post)) - {0.0, 1.0}:
         raise SchemaError(f"{name}: time column '{time_col}' must be 0 (pre) / 1 (post)")
-    return CausalData(X=X, t=t, y=y, propensity=optional(propensity_col), instrument=optional(instrument_col),
+    return CausalData(X=X, t=t, y=y, propensity=propensity, instrument=optional(instrument_col, "instrument"),
                       post=post, name=name)

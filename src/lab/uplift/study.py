@@ -24,7 +24,7 @@ from lab.uplift.learners import METHODS, make_learner, single_thread
 # and a continuous outcome. Chosen by a small manual search; see the study's note for the figures.
 NET_WORLD = {"rep_dim": 64, "head_dim": 32, "rep_layers": 2, "head_layers": 2, "batch_size": 256,
              "max_epochs": 40, "patience": 6, "lr": 1e-3}
-WORLD_PARAMS = {"causal_forest": {"n_estimators": 100}, "x_learner": {}, "uplift_forest": {"n_estimators": 60},
+WORLD_PARAMS = {"causal_forest": {"n_estimators": 100}, "uplift_forest": {"n_estimators": 60},
                 "tarnet": NET_WORLD, "cfr": {**NET_WORLD, "ipm": "mmd", "alpha": 1.0},
                 "dragonnet": {**NET_WORLD, "alpha": 1.0, "beta": 1.0}}
 NET_IHDP = {"rep_dim": 200, "head_dim": 100, "rep_layers": 3, "head_layers": 2, "batch_size": 100,
