@@ -118,6 +118,8 @@ def test_results_contract(fitted):
     fidelity = lice_rows.query("metric == 'fidelity'")
     assert sorted(fidelity["layer"]) == sorted(lice.layers_)
     assert {"fidelity", "ari", "path_agreement", "deletion_drop", "driver_precision"} <= set(lice_rows["metric"])
+    paths = lice_rows.query("metric == 'path_agreement'").set_index("layer")["value"]
+    assert set(paths.index) == {*lice.layers_, "all"} and paths["all"] <= paths.drop("all").min()
     assert {"model", "metric", "value", "seed", "layer"} <= set(rows.columns)
     assert pd.to_numeric(rows["value"]).notna().all()
 

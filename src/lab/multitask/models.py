@@ -9,7 +9,16 @@ for each user and is trained on all users (the "entire space" of ESMM), one loss
   its stage, an attention transfer unit passes information from the previous stage's tower, and the
   marginal is the product of conditionals, so P(drawdown) <= P(approve) <= ... by construction.
 * the multi-objective graph model is ``funnel_aware`` on top of GraphSAGE user embeddings
-  (``SAGEConv`` over user-user and user-product edges) and a GRU over the user's last interactions.
+  (``SAGEConv`` over user-user and user-product edges) and attention pooling over the user's last
+  interactions.
+
+Every architecture adds a *wide* part (Wide & Deep, Cheng et al. 2016): a linear map from the heads'
+input straight to each stage's logit, so stages that are near-linear in the features (exposure,
+approval) need not be learned through the deep towers. ``funnel_aware`` also adds the cascade's
+objective as an auxiliary loss (``conditional_weight``): each stage's conditional probability on the
+users who reached the previous stage. The entire-space loss alone gives late stages a weak signal
+(their gradient is scaled by the earlier stages' small probabilities); the conditional loss alone is
+trained on the selected users only and extrapolates badly to the rest (ESMM's sample selection bias).
 
 Task weights are fixed, learned by homoscedastic uncertainty (Kendall et al. 2018) or by GradNorm
 (Chen et al. 2018) on the shared stem; their trajectory is kept in ``task_weights_history_``.
@@ -104,9 +113,10 @@ class MultiTaskHeads(nn.Module):
     Input [B, in_dim]; output log P(stage) and log(1 - P(stage)), each [B, 5].
     """
 
-    def __init__(self, architecture: str, in_dim: int, hidden: int, n_experts: int):
+    def __init__(self, architecture: str, in_dim: int, hidden: int, n_experts: int, wide: bool = True):
         super().__init__()
         self.architecture = architecture
+        self.wide = nn.Linear(in_dim, N_TASKS) if wide else None
         self.stem = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU())
         half = max(hidden // 2, 4)
         if architecture == "shared_bottom":
@@ -158,11 +168,13 @@ class MultiTaskHeads(nn.Module):
         towers = [tower(z) for tower, z in zip(self.towers, self._task_inputs(h))]
         if self.architecture != "funnel_aware":
             logits = torch.cat([out(z) for out, z in zip(self.outputs, towers)], dim=1)
+            logits = logits + self.wide(x) if self.wide is not None else logits
             return F.logsigmoid(logits), F.logsigmoid(-logits)
         states = [towers[0]]
         for t in range(1, N_TASKS):
             states.append(self._attention_transfer(t, states[-1], towers[t]))
         conditional = torch.cat([out(z) for out, z in zip(self.outputs, states)], dim=1)
+        conditional = conditional + self.wide(x) if self.wide is not None else conditional
         log_p = torch.cumsum(F.logsigmoid(conditional), dim=1).clamp(max=-1e-7)
         return log_p, torch.log(-torch.expm1(log_p))
 
@@ -192,12 +204,12 @@ class FunnelNet(nn.Module):
     """
 
     def __init__(self, architecture: str, in_dim: int, n_products: int, hidden: int, n_experts: int,
-                 use_graph: bool, use_sequence: bool):
+                 use_graph: bool, use_sequence: bool, wide: bool = True):
         super().__init__()
         self.graph = GraphEncoder(in_dim, n_products, hidden) if use_graph else None
         self.sequence = SequenceEncoder(n_products, hidden // 2) if use_sequence else None
         head_in = in_dim + (hidden if use_graph else 0) + (hidden // 2 if use_sequence else 0)
-        self.heads = MultiTaskHeads(architecture, head_in, hidden, n_experts)
+        self.heads = MultiTaskHeads(architecture, head_in, hidden, n_experts, wide)
 
     def reset_parameters(self) -> None:
         _reset(self)
@@ -232,6 +244,16 @@ def _torch_threads(n: int):
         torch.set_num_threads(previous)
 
 
+def conditional_stage_losses(log_p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of each stage's conditional probability P(stage | previous stage), on the
+    users who reached the previous stage (all users for the first), shape [5]."""
+    previous = torch.cat([torch.zeros_like(log_p[:, :1]), log_p[:, :-1]], dim=1)
+    log_c = (log_p - previous).clamp(max=-1e-7)
+    reached = torch.cat([torch.ones_like(y[:, :1]), y[:, :-1]], dim=1)
+    nll = -(y * log_c + (1 - y) * torch.log(-torch.expm1(log_c))) * reached
+    return nll.sum(0) / reached.sum(0).clamp(min=1)
+
+
 def stage_losses(log_p: torch.Tensor, log_1mp: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of each stage's marginal probability, shape [5]."""
     return -(y * log_p + (1 - y) * log_1mp).mean(0)
@@ -245,6 +267,8 @@ class MultiTaskFunnelClassifier(BaseEstimator):
     architecture : one of ``shared_bottom``, ``mmoe``, ``ple``, ``funnel_aware``.
     use_graph, use_sequence : add the GraphSAGE and the behaviour-sequence encoders.
     task_weighting : ``fixed`` (``task_weights``, default all 1), ``uncertainty`` or ``gradnorm``.
+    wide : add the linear (Wide & Deep) part to every stage's logit.
+    conditional_weight : weight of the auxiliary conditional (cascade) loss, ``funnel_aware`` only.
     Full-batch Adam with early stopping on a held-out share of the training users. ``n_threads``
     torch threads while fitting and predicting: these small nets run fastest on one thread, and many
     threads on a shared machine slow them ten-fold.
@@ -254,7 +278,8 @@ class MultiTaskFunnelClassifier(BaseEstimator):
                  task_weighting: str = "uncertainty", task_weights: tuple[float, ...] | None = None,
                  gradnorm_alpha: float = 1.5, hidden: int = 32, n_experts: int = 3, learning_rate: float = 0.005,
                  weight_decay: float = 1e-2, max_epochs: int = 300, patience: int = 20,
-                 validation_fraction: float = 0.15, n_threads: int = 1, random_state: int = 0):
+                 validation_fraction: float = 0.15, wide: bool = True, conditional_weight: float = 1.0,
+                 n_threads: int = 1, random_state: int = 0):
         self.architecture = architecture
         self.use_graph = use_graph
         self.use_sequence = use_sequence
@@ -268,6 +293,8 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         self.max_epochs = max_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.wide = wide
+        self.conditional_weight = conditional_weight
         self.n_threads = n_threads
         self.random_state = random_state
 
@@ -296,7 +323,7 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         val, train = order[:n_val], order[n_val:]
         features, adjacency = torch.as_tensor(X.tabular_all), _adjacency(X.edge_index, X.n_users + X.n_products)
         self.network_ = FunnelNet(self.architecture, X.tabular_all.shape[1], X.n_products, self.hidden,
-                                  self.n_experts, self.use_graph, self.use_sequence)
+                                  self.n_experts, self.use_graph, self.use_sequence, self.wide)
         fixed = torch.tensor(self.task_weights if self.task_weights is not None else [1.0] * N_TASKS)
         log_vars = nn.Parameter(torch.zeros(N_TASKS))
         gradnorm_w = nn.Parameter(torch.ones(N_TASKS))
@@ -317,7 +344,10 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         history, val_history, best, best_loss, since_best, initial = [], [], None, np.inf, 0, None
         for _ in range(self.max_epochs):
             self.network_.train()
-            losses = stage_losses(*self.network_(*train_in), y_train)
+            log_p, log_1mp = self.network_(*train_in)
+            losses = stage_losses(log_p, log_1mp, y_train)
+            if self.architecture == "funnel_aware" and self.conditional_weight > 0:
+                losses = losses + self.conditional_weight * conditional_stage_losses(log_p, y_train)
             if self.task_weighting == "fixed":
                 weights = fixed
                 total = (weights * losses).sum()

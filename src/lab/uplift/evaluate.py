@@ -37,7 +37,7 @@ def _ranked(score, t, y, weights):
 
 
 def qini_curve(score, t, y, weights=None) -> tuple[np.ndarray, np.ndarray]:
-    """``(fraction targeted, Q(k)/n)`` for ``k = 0..n`` ranking by ``score`` (see module conventions)."""
+    """``(fraction targeted, Q(k) / N_T(n))`` for ``k = 0..n`` ranking by ``score`` (see module conventions)."""
     t, y, w = _ranked(score, t, y, weights)
     n_t = np.r_[0, np.cumsum(w * t)]
     n_c = np.r_[0, np.cumsum(w * (1 - t))]
