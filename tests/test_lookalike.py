@@ -204,3 +204,11 @@ def test_users_with_missing_values_are_refused(world):
 def test_unknown_featured_product_is_refused(world):
     with pytest.raises(SchemaError, match="featured_product=99"):
         rolling_evaluation(world, train_end=5, featured_product=99, ablations=(), progress=False)
+
+
+def test_seeds_without_days_on_own_data_give_one_clear_message(world):
+    from lab.data import World
+
+    observed = dict(world.observed, seeds=world.observed["seeds"][["user_id"]])
+    with pytest.raises(SchemaError, match="no seed is tagged on or after train_end"):
+        rolling_evaluation(World(config=None, observed=observed), train_end=5, ablations=(), progress=False)

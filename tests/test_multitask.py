@@ -209,3 +209,10 @@ def test_lice_opens_the_multi_objective_graph_model(data, split):
     assert set(lice.fidelity_) == {"heads.stem", "heads.towers.4"}
     assert all(f > 0.8 for f in lice.fidelity_.values())
     assert lice.explain(inputs.iloc[:3])["layer"].nunique() == 2
+
+
+def test_interactions_with_unknown_products_are_refused(world):
+    observed = dict(world.observed)
+    observed["interactions"] = observed["interactions"].assign(product_id=observed["interactions"]["product_id"] + 50)
+    with pytest.raises(SchemaError, match="ids not in products"):
+        build_funnel_data(World(config=None, observed=observed))

@@ -199,7 +199,7 @@ def test_notebook_tiny_run_writes_the_results_contract(tmp_path):
     for model, estimand in (("diff_in_means", "ate"), ("psm", "att"), ("ipw", "ate"), ("aipw", "ate"),
                             ("s_learner", "ate"), ("uplift_forest", "ate")):
         r = results[results["model"] == model].set_index("metric")["value"]
-        assert r["ci_low"] <= r[estimand] <= r["ci_high"]
+        assert r["ci_low"] < r[estimand] < r["ci_high"]
     pehe_rows = results[results["metric"] == "pehe"]
     assert set(pehe_rows["split"]) == {"in", "out"} and {"s_learner", "uplift_forest", "oracle"} <= set(pehe_rows["model"])
     assert {"qini", "auuc", "uplift_at_10pct", "uplift_at_30pct"} <= set(results["metric"])

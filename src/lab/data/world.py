@@ -74,6 +74,7 @@ class WorldConfig:
             raise ValueError(f"offer_shares needs {len(OFFERS)} shares summing to 1")
         self.shift_days = tuple(sorted(int(d) for d in self.shift_days))
         self.offer_shares = tuple(float(share) for share in self.offer_shares)
+        self.n_users, self.n_days, self.seed = int(self.n_users), int(self.n_days), int(self.seed)
 
 
 @dataclass

@@ -106,7 +106,8 @@ def _truth(world: World, series: GraphSeries, days: np.ndarray, train_end: int,
         return (np.stack([f["is_target"].to_numpy() for f in frames]),
                 np.stack([f["p_target"].to_numpy() for f in frames]))
     seeds = world.observed["seeds"]
-    later = np.isin(series.user_ids, seeds.loc[seeds["day"] >= train_end, "user_id"]) & ~known
+    tagged_later = seeds.loc[seeds["day"] >= train_end, "user_id"] if "day" in seeds else []
+    later = np.isin(series.user_ids, tagged_later) & ~known
     if not later.any():
         raise SchemaError("seeds: no seed is tagged on or after train_end, so there is nothing to evaluate "
                           "against; lower train_end or add later seeds")

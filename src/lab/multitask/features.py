@@ -160,7 +160,11 @@ def build_funnel_data(world: World, sequence_length: int = 12) -> FunnelData:
                            np.unique(interactions["product_id"]) if len(interactions) else [0])
     n_products = len(product_ids)
     # product ids may be any integers: work on their positions 0..n_products-1 from here on
-    interactions = interactions.assign(product_id=product_ids.get_indexer(interactions["product_id"]))
+    positions = product_ids.get_indexer(interactions["product_id"])
+    if (positions < 0).any():
+        unknown = interactions["product_id"].to_numpy()[positions < 0][:3]
+        raise SchemaError(f"interactions: column 'product_id' has ids not in products, e.g. {list(unknown)}")
+    interactions = interactions.assign(product_id=positions)
     n_days = int(interactions["day"].max()) + 1 if len(interactions) else 1
 
     features = pd.concat([_user_features(users), _interaction_features(interactions, index, product_ids, n_days)],

@@ -406,7 +406,8 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         mapping their input to the stage's logit, and that input for the users of ``X`` (tabular
         features, then the graph and sequence embeddings computed with the graph held fixed).
 
-        ``LICE(module, layers=["heads.stem", "heads.bottom"]).fit(inputs)`` then explains the model.
+        ``LICE(module, layers=["heads.stem", "heads.towers.4"]).fit(inputs)`` then explains the model (layer
+        names: ``dict(module.named_modules())``; ``heads.bottom`` exists for shared-bottom and funnel-aware).
         """
         with torch.no_grad(), _torch_threads(self.n_threads):
             adjacency = _adjacency(X.edge_index, X.n_users + X.n_products)

@@ -343,8 +343,9 @@ class RepresentationLearner(BaseEstimator):
     ``link``: ``identity`` (heads predict the centred outcome), ``log`` (heads predict
     ``exp(g(x))`` above an offset just below the smallest outcome: for outcomes that grow exponentially
     in the covariates, such as IHDP's control surface or heavy-tailed transaction values, which
-    ReLU/ELU heads would extrapolate only linearly), or ``auto`` (each ensemble member trains both and
-    keeps the one with the lower factual error on its validation fold).
+    ReLU/ELU heads would extrapolate only linearly), or ``auto`` (every member trains both links; the
+    link with the lower mean validation factual loss over the members, ``validation_loss_``, is kept for
+    all of them as ``link_``).
     """
 
     def __init__(self, architecture: str = "tarnet", ipm: str = "wasserstein", alpha: float = 1.0,
@@ -389,7 +390,8 @@ class RepresentationLearner(BaseEstimator):
         """Disjoint validation folds (about ``validation_fraction`` of the rows each), one per member.
 
         Member ``k`` stops early on fold ``k``, so an ensemble trains every row in most of its members
-        instead of hiding the same rows (often the extreme outcomes) from all of them.
+        instead of hiding the same rows (often the extreme outcomes) from all of them. With more members
+        than folds, the folds cycle.
         """
         gen = torch.Generator().manual_seed(self.random_state)
         n_folds = max(2, round(1 / self.validation_fraction))
@@ -438,6 +440,8 @@ class RepresentationLearner(BaseEstimator):
             raise ValueError(f"architecture must be one of {NET_METHODS}, got {self.architecture!r}")
         if self.link not in ("identity", "log", "auto"):
             raise ValueError(f"link must be 'identity', 'log' or 'auto', got {self.link!r}")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction}")
         X, t, y = _as_arrays(X, t, y)
         self.scaler_ = StandardScaler().fit(X)
         self.y_std_ = float(y.std() or 1.0)
