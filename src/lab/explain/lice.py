@@ -409,7 +409,8 @@ def lice_results(lice: LICE, X_fit, X_eval, seed: int = 0, ari_seeds: tuple[int,
     """The results-contract rows of a fitted LICE: held-out ``fidelity`` and ``n_clusters`` per layer,
     ``ari`` per layer over refits on ``X_fit`` (when ``ari_seeds`` is given; ``ari_fixed_k`` with K held at
     this fit's choice), and on ``X_eval``:
-    ``path_agreement`` under ``noise`` std of input noise (per layer, and ``layer="all"`` for the whole path), ``deletion_drop`` for LICE's top-``k_delete`` features and for random ones (deleted = set to
+    ``path_agreement`` under ``noise`` std of input noise (per layer, and ``layer="all"`` for the whole
+    path), ``deletion_drop`` for LICE's top-``k_delete`` features and for random ones (deleted = set to
     ``baseline``, by default the mean of ``X_eval``), and ``driver_precision`` (when the true drivers are known)."""
     rows = []
     for layer in lice.layers_:

@@ -66,7 +66,8 @@ class GraphSeries:
             product_ids = np.unique(interactions["product_id"].to_numpy(np.int64)) if len(interactions) else [0]
         self.product_ids = pd.Index(product_ids)
         self.n_products = len(self.product_ids)
-        self.i_product = self._positions(self.product_ids, interactions["product_id"], "interactions", "product_id")
+        self.i_product = self._positions(self.product_ids, interactions["product_id"], "interactions", "product_id",
+                                         "products")
         order = np.argsort(self.i_day, kind="stable")
         self.i_day, self.i_user, self.i_product = self.i_day[order], self.i_user[order], self.i_product[order]
 
@@ -85,12 +86,11 @@ class GraphSeries:
             "log_activity", "log_degree"]
 
     @staticmethod
-    def _positions(index: pd.Index, ids: pd.Series, table: str, column: str) -> np.ndarray:
+    def _positions(index: pd.Index, ids: pd.Series, table: str, column: str, reference: str = "users") -> np.ndarray:
         pos = index.get_indexer(ids.to_numpy())
         if (pos < 0).any():
             bad = ids.to_numpy()[pos < 0][:3]
-            known = "products" if column == "product_id" else "users"
-            raise SchemaError(f"{table}: column '{column}' has ids not in {known}, e.g. {list(bad)}")
+            raise SchemaError(f"{table}: column '{column}' has ids not in {reference}, e.g. {list(bad)}")
         return pos.astype(np.int64)
 
     def _window(self, day_array: np.ndarray, day: int, window: int) -> slice:

@@ -93,7 +93,8 @@ def _interaction_features(interactions: pd.DataFrame, index: pd.Index, product_i
     np.maximum.at(last_day, pos, day.astype(np.float64))
     cols["days_since_last_interaction"] = np.where(last_day < 0, n_days, n_days - 1 - last_day)
     recent = day >= n_days - max(1, n_days // 3)
-    cols[f"log_recent_count_product_{product_ids[0]}"] = np.log1p(np.bincount(pos[recent & (product == 0)], minlength=len(index)))
+    recent_first = np.bincount(pos[recent & (product == 0)], minlength=len(index))
+    cols[f"log_recent_count_product_{product_ids[0]}"] = np.log1p(recent_first)
     return pd.DataFrame(cols, index=index)
 
 
@@ -179,7 +180,8 @@ def build_funnel_data(world: World, sequence_length: int = 12) -> FunnelData:
     return FunnelData(
         user_ids=users["user_id"].to_numpy(), tabular_all=tabular, feature_names=list(features.columns),
         labels_all=funnel[list(STAGES)].to_numpy(dtype=np.float32), value_all=value,
-        sequence_items=items, sequence_numeric=numeric, edge_index=_edge_index(world.observed.get("edges"), interactions, index),
+        sequence_items=items, sequence_numeric=numeric,
+        edge_index=_edge_index(world.observed.get("edges"), interactions, index),
         n_products=n_products, rows=np.arange(len(users)),
     )
 

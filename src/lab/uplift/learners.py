@@ -456,7 +456,8 @@ class RepresentationLearner(BaseEstimator):
         with single_thread():
             fitted = {link: [self._train_one(Xt, tt, targets[link], val, self.random_state + k, link)
                              for k, val in enumerate(folds)] for link in links}
-        self.validation_loss_ = {link: float(np.mean([loss for _, loss in members])) for link, members in fitted.items()}
+        self.validation_loss_ = {link: float(np.mean([loss for _, loss in members]))
+                                 for link, members in fitted.items()}
         self.link_ = min(self.validation_loss_, key=self.validation_loss_.get)
         self.nets_ = [net for net, _ in fitted[self.link_]]
         return self
