@@ -71,6 +71,24 @@ def test_graph_model_never_violates_funnel_order_and_learns_weights(data, split,
         assert np.allclose(weights.sum(axis=1), len(STAGES), atol=1e-4)
 
 
+def test_ensemble_members_validate_on_disjoint_folds_and_average_in_funnel_order(data, split):
+    train, test = split
+    model = MultiTaskFunnelClassifier("funnel_aware", use_graph=True, n_ensemble=3, max_epochs=8, patience=8)
+    folds = model._validation_folds(len(train))
+    rows = np.concatenate(folds)
+    assert len(folds) == 3 and len(np.unique(rows)) == len(rows)  # disjoint
+    assert abs(len(folds[0]) - 0.15 * len(train)) < 0.02 * len(train)
+    proba = model.fit(data[train]).predict_proba(data[test])
+    assert len(model.networks_) == 3
+    single = MultiTaskFunnelClassifier("funnel_aware", use_graph=True, max_epochs=8, patience=8).fit(data[train])
+    assert np.allclose(single.predict_proba(data[test]), model._member_proba(data[test], 0), atol=1e-6)  # member 0
+    members = np.stack([model._member_proba(data[test], k) for k in range(3)])
+    assert np.allclose(proba, members.mean(0)) and not np.allclose(members[0], members[1])
+    assert funnel_violation_rate(proba) == 0.0
+    with pytest.raises(ValueError, match="n_ensemble"):
+        MultiTaskFunnelClassifier(n_ensemble=0).fit(data[train])
+
+
 def test_graph_model_learns_something(data, split):
     train, test = split
     model = MultiTaskFunnelClassifier("funnel_aware", use_graph=True, use_sequence=True, max_epochs=60).fit(data[train])

@@ -69,14 +69,22 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-scores, kind="stable")[:k]
 
 
-def default_models(seed: int = 0, max_epochs: int = 300) -> dict:
-    """The study's comparison, by results-contract name (``*_mlp``, ``*_fixed_weights`` and ``*_gradnorm``
-    are ablations: the graph model with fixed equal task weights, or GradNorm instead of uncertainty weighting)."""
+def default_models(seed: int = 0, max_epochs: int = 300, n_ensemble: int = 3) -> dict:
+    """The study's comparison, by results-contract name.
+
+    The multi-objective graph model is a deep ensemble of ``n_ensemble`` networks. Ablations:
+    ``*_mlp`` (the per-stage baselines with an MLP), ``multi_objective_graph_single`` (one network),
+    ``*_fixed_weights`` and ``*_gradnorm`` (one network with fixed equal task weights, or GradNorm,
+    instead of uncertainty weighting: compare them with ``multi_objective_graph_single``).
+    """
     from lab.multitask.baselines import CascadeSelector, MultiStageSelector
     from lab.multitask.models import MultiTaskFunnelClassifier
 
     def net(architecture, **kw):
         return MultiTaskFunnelClassifier(architecture, random_state=seed, max_epochs=max_epochs, **kw)
+
+    def graph_net(**kw):
+        return net("funnel_aware", use_graph=True, use_sequence=True, **{"n_ensemble": n_ensemble, **kw})
 
     return {
         "multi_stage": MultiStageSelector("gbm", random_state=seed),
@@ -87,11 +95,10 @@ def default_models(seed: int = 0, max_epochs: int = 300) -> dict:
         "mmoe": net("mmoe"),
         "ple": net("ple"),
         "funnel_aware": net("funnel_aware"),
-        "multi_objective_graph": net("funnel_aware", use_graph=True, use_sequence=True),
-        "multi_objective_graph_fixed_weights": net("funnel_aware", use_graph=True, use_sequence=True,
-                                                   task_weighting="fixed"),
-        "multi_objective_graph_gradnorm": net("funnel_aware", use_graph=True, use_sequence=True,
-                                              task_weighting="gradnorm"),
+        "multi_objective_graph": graph_net(),
+        "multi_objective_graph_single": graph_net(n_ensemble=1),
+        "multi_objective_graph_fixed_weights": graph_net(n_ensemble=1, task_weighting="fixed"),
+        "multi_objective_graph_gradnorm": graph_net(n_ensemble=1, task_weighting="gradnorm"),
     }
 
 
@@ -141,7 +148,8 @@ def compare_over_seeds(data_dir: str, world_params: dict, seeds: list[int], k_sh
             frames.append(evaluate_model("oracle", truth, state["selected"]["oracle"], state["labels"], true_p, seed=s))
         states.append(state)
         tasks += [(len(states) - 1, name, model, data, train, test, k, true_p, s) for name, model in models.items()]
-    tasks.sort(key=lambda t: -(2 * t[2].get_params().get("use_graph", False) + ("mlp" in t[1])))
+    tasks.sort(key=lambda t: -(2 * t[2].get_params().get("n_ensemble", 0) + t[2].get_params().get("use_graph", False)
+                               + ("mlp" in t[1])))
     runs = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_fit_and_score)(*t[1:]) for t in tasks)
     for task, (frame, proba, selected, model) in zip(tasks, tqdm(runs, total=len(tasks), disable=not progress)):
         state = states[task[0]]

@@ -269,9 +269,18 @@ class MultiTaskFunnelClassifier(BaseEstimator):
     task_weighting : ``fixed`` (``task_weights``, default all 1), ``uncertainty`` or ``gradnorm``.
     wide : add the linear (Wide & Deep) part to every stage's logit.
     conditional_weight : weight of the auxiliary conditional (cascade) loss, ``funnel_aware`` only.
-    Full-batch Adam with early stopping on a held-out share of the training users. ``n_threads``
-    torch threads while fitting and predicting: these small nets run fastest on one thread, and many
-    threads on a shared machine slow them ten-fold.
+    n_ensemble : networks averaged (a deep ensemble, Lakshminarayanan et al. 2017). Each member starts
+        from its own initialisation and stops early on its own disjoint validation fold; averaging
+        probabilities keeps the funnel order of ``funnel_aware`` members.
+    Full-batch Adam with early stopping on a held-out share (``validation_fraction``) of the training
+    users. ``n_threads`` torch threads while fitting and predicting: these small nets run fastest on one
+    thread, and many threads on a shared machine slow them ten-fold.
+
+    Attributes
+    ----------
+    networks_ : the fitted ``FunnelNet`` members.
+    task_weights_history_, validation_loss_history_, n_epochs_ : the first member's task weights per
+        epoch [n_epochs_, 5], validation loss per epoch, and epochs run.
     """
 
     def __init__(self, architecture: str = "funnel_aware", use_graph: bool = False, use_sequence: bool = False,
@@ -279,7 +288,7 @@ class MultiTaskFunnelClassifier(BaseEstimator):
                  gradnorm_alpha: float = 1.5, hidden: int = 32, n_experts: int = 3, learning_rate: float = 0.005,
                  weight_decay: float = 1e-2, max_epochs: int = 300, patience: int = 20,
                  validation_fraction: float = 0.15, wide: bool = True, conditional_weight: float = 1.0,
-                 n_threads: int = 1, random_state: int = 0):
+                 n_ensemble: int = 1, n_threads: int = 1, random_state: int = 0):
         self.architecture = architecture
         self.use_graph = use_graph
         self.use_sequence = use_sequence
@@ -295,6 +304,7 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.wide = wide
         self.conditional_weight = conditional_weight
+        self.n_ensemble = n_ensemble
         self.n_threads = n_threads
         self.random_state = random_state
 
@@ -308,27 +318,48 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         with _torch_threads(self.n_threads):
             return self._fit(X, y)
 
+    def _validation_folds(self, n: int) -> list[np.ndarray]:
+        """Disjoint validation folds of about ``validation_fraction`` of ``n`` rows, one per member
+        (cycling when there are more members than folds)."""
+        n_folds = max(2, round(1 / self.validation_fraction))
+        folds = np.array_split(np.random.default_rng(self.random_state).permutation(n), n_folds)
+        return [folds[k % n_folds] for k in range(self.n_ensemble)]
+
     def _fit(self, X: FunnelData, y: np.ndarray | None) -> "MultiTaskFunnelClassifier":
         if self.task_weighting not in WEIGHTINGS:
             raise ValueError(f"task_weighting must be one of {WEIGHTINGS}, got {self.task_weighting!r}")
         if not isinstance(X, FunnelData):
             raise TypeError("X must be a FunnelData view, e.g. build_funnel_data(world)[train_rows]")
+        if not 0 < self.validation_fraction < 1 or self.n_ensemble < 1:
+            raise ValueError(f"need 0 < validation_fraction < 1 and n_ensemble >= 1, got "
+                             f"{self.validation_fraction} and {self.n_ensemble}")
         labels = np.asarray(X.labels if y is None else y, dtype=np.float32)
         if labels.shape != (len(X), N_TASKS):
             raise ValueError(f"y must have shape ({len(X)}, {N_TASKS}), got {labels.shape}")
-        torch.manual_seed(self.random_state)
-        rng = np.random.default_rng(self.random_state)
-        order = rng.permutation(len(X))
-        n_val = max(1, int(self.validation_fraction * len(X)))
-        val, train = order[:n_val], order[n_val:]
         features, adjacency = torch.as_tensor(X.tabular_all), _adjacency(X.edge_index, X.n_users + X.n_products)
-        self.network_ = FunnelNet(self.architecture, X.tabular_all.shape[1], X.n_products, self.hidden,
-                                  self.n_experts, self.use_graph, self.use_sequence, self.wide)
+        self.networks_, histories = [], []
+        for member, val in enumerate(self._validation_folds(len(X))):
+            train = np.setdiff1d(np.arange(len(X)), val)
+            network, history = self._fit_member(X, labels, train, val, features, adjacency,
+                                                self.random_state + member)
+            self.networks_.append(network)
+            histories.append(history)
+        self.task_weights_history_, self.validation_loss_history_ = histories[0]
+        self.n_epochs_ = len(self.validation_loss_history_)
+        return self
+
+    def _fit_member(self, X: FunnelData, labels: np.ndarray, train: np.ndarray, val: np.ndarray,
+                    features: torch.Tensor, adjacency: torch.Tensor, seed: int):
+        """One network trained on positions ``train`` of ``X``, stopped early on positions ``val``;
+        returns it with its (task weights, validation loss) per epoch."""
+        torch.manual_seed(seed)
+        network = FunnelNet(self.architecture, X.tabular_all.shape[1], X.n_products, self.hidden,
+                            self.n_experts, self.use_graph, self.use_sequence, self.wide)
         fixed = torch.tensor(self.task_weights if self.task_weights is not None else [1.0] * N_TASKS)
         log_vars = nn.Parameter(torch.zeros(N_TASKS))
         gradnorm_w = nn.Parameter(torch.ones(N_TASKS))
         optimiser = torch.optim.Adam([
-            {"params": list(self.network_.parameters()), "weight_decay": self.weight_decay},
+            {"params": list(network.parameters()), "weight_decay": self.weight_decay},
             {"params": [log_vars] if self.task_weighting == "uncertainty" else [], "lr": 0.05},
         ], lr=self.learning_rate)
         weight_optimiser = torch.optim.Adam([gradnorm_w], lr=0.025)
@@ -339,12 +370,12 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         baseline = -(y_val * rate.log() + (1 - y_val) * (1 - rate).log()).mean(0)
         train_in = self._inputs(X, X.rows[train], features, adjacency)
         val_in = self._inputs(X, X.rows[val], features, adjacency)
-        stem_weight = self.network_.heads.stem[0].weight
+        stem_weight = network.heads.stem[0].weight
 
         history, val_history, best, best_loss, since_best, initial = [], [], None, np.inf, 0, None
         for _ in range(self.max_epochs):
-            self.network_.train()
-            log_p, log_1mp = self.network_(*train_in)
+            network.train()
+            log_p, log_1mp = network(*train_in)
             losses = stage_losses(log_p, log_1mp, y_train)
             if self.architecture == "funnel_aware" and self.conditional_weight > 0:
                 losses = losses + self.conditional_weight * conditional_stage_losses(log_p, y_train)
@@ -373,50 +404,53 @@ class MultiTaskFunnelClassifier(BaseEstimator):
                     gradnorm_w.clamp_(min=1e-3)
                     gradnorm_w.mul_(N_TASKS / gradnorm_w.sum())
             history.append(weights.detach().numpy().copy())
-            self.network_.eval()
+            network.eval()
             with torch.no_grad():
-                val_loss = float((stage_losses(*self.network_(*val_in), y_val) / baseline).mean())
+                val_loss = float((stage_losses(*network(*val_in), y_val) / baseline).mean())
             val_history.append(val_loss)
             if val_loss < best_loss - 1e-5:
                 best_loss, since_best = val_loss, 0
-                best = {k: v.clone() for k, v in self.network_.state_dict().items()}
+                best = {k: v.clone() for k, v in network.state_dict().items()}
             else:
                 since_best += 1
                 if since_best >= self.patience:
                     break
-        self.network_.load_state_dict(best)
-        self.network_.eval()
-        self.task_weights_history_ = np.array(history)
-        self.validation_loss_history_ = np.array(val_history)
-        self.n_epochs_ = len(history)
-        return self
+        network.load_state_dict(best)
+        network.eval()
+        return network, (np.array(history), np.array(val_history))
 
     def predict_proba(self, X: FunnelData) -> np.ndarray:
-        """Cumulative probability of reaching each stage, shape [len(X), 5] (columns = ``STAGES``)."""
+        """Cumulative probability of reaching each stage, shape [len(X), 5] (columns = ``STAGES``), averaged
+        over the ensemble's members."""
+        return np.mean([self._member_proba(X, k) for k in range(len(self.networks_))], axis=0)
+
+    def _member_proba(self, X: FunnelData, member: int) -> np.ndarray:
         with torch.no_grad(), _torch_threads(self.n_threads):
             adjacency = _adjacency(X.edge_index, X.n_users + X.n_products)
-            log_p, _ = self.network_(*self._inputs(X, X.rows, torch.as_tensor(X.tabular_all), adjacency))
+            log_p, _ = self.networks_[member](*self._inputs(X, X.rows, torch.as_tensor(X.tabular_all), adjacency))
         return log_p.exp().numpy().astype(np.float64)
 
     def predict(self, X: FunnelData) -> np.ndarray:
         return (self.predict_proba(X) >= 0.5).astype(np.int8)
 
-    def explainable(self, X: FunnelData, stage: str = "drawdown") -> tuple[StageLogit, pd.DataFrame]:
-        """The fitted model as a tabular classifier of ``stage`` for LICE or SHAP: the heads as a module
+    def explainable(self, X: FunnelData, stage: str = "drawdown", member: int = 0) -> tuple[StageLogit, pd.DataFrame]:
+        """One ensemble member as a tabular classifier of ``stage`` for LICE or SHAP: its heads as a module
         mapping their input to the stage's logit, and that input for the users of ``X`` (tabular
-        features, then the graph and sequence embeddings computed with the graph held fixed).
+        features, then the graph and sequence embeddings computed with the graph held fixed). Members
+        differ in their learned embeddings, so each is explained on its own inputs.
 
         ``LICE(module, layers=["heads.stem", "heads.towers.4"]).fit(inputs)`` then explains the model (layer
         names: ``dict(module.named_modules())``; ``heads.bottom`` exists for shared-bottom and funnel-aware).
         """
         with torch.no_grad(), _torch_threads(self.n_threads):
             adjacency = _adjacency(X.edge_index, X.n_users + X.n_products)
-            inputs = self.network_.head_inputs(*self._inputs(X, X.rows, torch.as_tensor(X.tabular_all), adjacency))
+            network = self.networks_[member]
+            inputs = network.head_inputs(*self._inputs(X, X.rows, torch.as_tensor(X.tabular_all), adjacency))
         n_extra = inputs.shape[1] - len(X.feature_names)
         n_graph = self.hidden if self.use_graph else 0
         names = list(X.feature_names) + [f"graph_{i}" for i in range(n_graph)] + [
             f"sequence_{i}" for i in range(n_extra - n_graph)]
-        return StageLogit(self.network_.heads, STAGES.index(stage)).eval(), pd.DataFrame(inputs.numpy(), columns=names)
+        return StageLogit(network.heads, STAGES.index(stage)).eval(), pd.DataFrame(inputs.numpy(), columns=names)
 
     def select(self, X: FunnelData, k: int) -> np.ndarray:
         """Positions (into ``X``) of the ``k`` users with the highest P(drawdown)."""
