@@ -8,12 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 from lab.data import SchemaError, simulate_world
 from lab.lookalike import (CentreAttentionAggregation, DynamicGNN, GraphSeries, audience_stability,
                            cumulative_gains, discover, expand, identify, ranking_metrics, rolling_evaluation,
                            sample_neighbours)
 from lab.lookalike.baselines import BaggingPU, DeepWalk, SeedSimilarity, UserCF, random_walks
+from lab.lookalike.evaluate import supervised_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,7 +131,19 @@ def test_rolling_evaluation_follows_the_results_contract(world):
     assert set(res["split"]) == {"test"} | {str(d) for d in range(5, 12)}
     oracle = res[(res["model"] == "oracle") & (res["metric"] == "auc")]["value"]
     assert oracle.min() > 0.7 and np.isfinite(res["value"]).all()
-    assert run.scores["dynamic_gnn"].shape == (7, 400)
+    assert run.scores["dynamic_gnn"].shape == (7, 400) and "supervised_reference" in models
+
+
+def test_supervised_reference_learns_each_day_from_that_day_s_labels():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 600, 3))
+    truth = np.stack([x[0, :, 0] > 0.5, x[1, :, 1] > 0.5]).astype(int)  # the target moves to another feature
+    mask = np.arange(600) >= 100
+    scores = supervised_reference(list(x), truth, mask, seed=0)
+    assert scores.shape == (2, 600) and (scores[:, ~mask] == 0).all()
+    for day in range(2):
+        assert roc_auc_score(truth[day, mask], scores[day, mask]) > 0.95
+    assert roc_auc_score(truth[1, mask], scores[0, mask]) < 0.6  # day 0's fit knows nothing of day 1's target
 
 
 def test_audience_modes(world, series):
@@ -180,7 +194,7 @@ def test_own_data_without_oracle_is_scored_against_later_seeds(world, tmp_path):
     own = load_world(root)
     run = rolling_evaluation(own, train_end=5, gnn_params={"epochs": 1, "hidden_channels": 8}, ablations=(),
                              progress=False)
-    assert "oracle" not in set(run.results["model"]) and run.shift_day is None
+    assert not {"oracle", "supervised_reference"} & set(run.results["model"]) and run.shift_day is None
     later = np.isin(run.series.user_ids, world.observed["seeds"].query("day >= 5")["user_id"])
     assert (run.truth[0] == later).all()
 

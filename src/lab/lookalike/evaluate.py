@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from tqdm.auto import tqdm
 
 from lab.data import SchemaError, World
@@ -114,6 +116,24 @@ def _truth(world: World, series: GraphSeries, days: np.ndarray, train_end: int,
     return np.tile(later, (len(days), 1)), None
 
 
+def supervised_reference(features: list[np.ndarray], truth: np.ndarray, mask: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Scores [D, N] of a logistic regression given each day's *true* targets, 5-fold cross-fitted over
+    the ``mask`` users on that day's features ``features[d]`` [N, F] (0 elsewhere).
+
+    No deployed model has these labels (after a shift, nobody has tagged the new regime's targets yet),
+    so this is a reference for how far the observed features go, not a competitor. It is not a bound:
+    the oracle also knows the latent traits that the features only hint at.
+    """
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    out = np.zeros(truth.shape, dtype=np.float64)
+    for i, x in enumerate(features):
+        y = truth[i, mask]
+        if 5 <= y.sum() <= len(y) - 5:
+            out[i, mask] = cross_val_predict(LogisticRegression(max_iter=3000), x[mask], y, cv=folds,
+                                             method="decision_function")
+    return out
+
+
 def _static_baselines(seed: int, behaviour: list[int], featured_column: int) -> dict[str, Callable]:
     return {
         "rule": lambda: baselines.RuleTargeting(featured_column),
@@ -128,12 +148,14 @@ def _static_baselines(seed: int, behaviour: list[int], featured_column: int) -> 
 
 def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window: int = 7,
                        half_life: float = 3.0, train_days: int = 8, featured_product: int = 0, gnn_params: dict | None = None,
-                       ablations: tuple[str, ...] = tuple(ABLATIONS), progress: bool = True) -> LookalikeRun:
+                       ablations: tuple[str, ...] = tuple(ABLATIONS), reference: bool = True,
+                       progress: bool = True) -> LookalikeRun:
     """Fit every model at ``train_end`` and score each later day; returns the tidy results and scores.
 
     ``results`` has one row per model, metric and day (``split`` = the day) plus ``split="test"``, the
     mean over the days from the first regime shift on (all scored days without a shift). The GNNs
-    train on the ``train_days`` daily snapshots up to ``train_end``.
+    train on the ``train_days`` daily snapshots up to ``train_end``. With an oracle and ``reference``,
+    ``supervised_reference`` (see :func:`supervised_reference`) is scored on each day's snapshot features.
     """
     observed = world.observed
     for table in ("users", "seeds"):
@@ -204,6 +226,10 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
     scores["deepwalk"] = np.tile(baselines.DeepWalk(seed=seed).fit(static_snap, y).decision_function(), (len(days), 1))
     scores["graphsage_static"] = np.tile(
         baselines.StaticGraphSAGE(seed=seed).fit(static_snap, y).decision_function(static_snap), (len(days), 1))
+
+    if oracle is not None and reference:
+        scores["supervised_reference"] = supervised_reference([snapshots[d - 1].x.numpy() for d in days], truth,
+                                                              eval_mask, seed)
 
     rows = []
     for name, model_scores in scores.items():
