@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import roc_auc_score
 
 from lab.data import simulate_world
 from lab.lookalike import DynamicGNN, GraphSeries, rolling_evaluation

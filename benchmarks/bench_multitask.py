@@ -24,7 +24,8 @@ from lab.multitask.evaluate import compare_over_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 SHOWN = ["multi_stage", "cascade", "multi_stage_mlp", "cascade_mlp", "shared_bottom", "mmoe", "ple", "funnel_aware",
-         "multi_objective_graph", "multi_objective_graph_single", "multi_objective_graph_fixed_weights", "multi_objective_graph_gradnorm", "oracle"]
+         "multi_objective_graph", "multi_objective_graph_single", "multi_objective_graph_fixed_weights",
+         "multi_objective_graph_gradnorm", "oracle"]
 
 
 def main() -> None:
@@ -58,7 +59,8 @@ def main() -> None:
                                                              if gap.mean() + gap.std() >= 0 else "")
         print(f"BAR {metric}: {mog} {mean[(mog, metric)]:.3f} ± {std[(mog, metric)]:.3f} vs best baseline {best} "
               f"{mean[(best, metric)]:.3f} ± {std[(best, metric)]:.3f}; paired gap per seed "
-              f"{gap.mean():+.3f} ± {gap.std():.3f} ({', '.join(f'{g:+.3f}' for g in gap)}; ahead on {(gap > 0).sum()} "
+              f"{gap.mean():+.3f} ± {gap.std():.3f} ({', '.join(f'{g:+.3f}' for g in gap)}; "
+              f"ahead on {(gap > 0).sum()} "
               f"of {len(gap)} seeds) -> {verdict}")
     violations = results.query("model == 'funnel_aware' and metric == 'funnel_violations'")["value"].max()
     print(f"BAR funnel violations of funnel_aware (max over seeds): {violations:.4f} -> "

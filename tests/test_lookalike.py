@@ -144,6 +144,10 @@ def test_supervised_reference_learns_each_day_from_that_day_s_labels():
     for day in range(2):
         assert roc_auc_score(truth[day, mask], scores[day, mask]) > 0.95
     assert roc_auc_score(truth[1, mask], scores[0, mask]) < 0.6  # day 0's fit knows nothing of day 1's target
+    rare = truth.copy()
+    rare[1] = 0
+    rare[1, 150:153] = 1  # three targets: too few to cross-fit, so the day is left unscored
+    assert np.isnan(supervised_reference(list(x), rare, mask)[1]).all()
 
 
 def test_audience_modes(world, series):

@@ -81,8 +81,8 @@ def test_ensemble_members_validate_on_disjoint_folds_and_average_in_funnel_order
     proba = model.fit(data[train]).predict_proba(data[test])
     assert len(model.networks_) == 3
     single = MultiTaskFunnelClassifier("funnel_aware", use_graph=True, max_epochs=8, patience=8).fit(data[train])
-    assert np.allclose(single.predict_proba(data[test]), model._member_proba(data[test], 0), atol=1e-6)  # member 0
-    members = np.stack([model._member_proba(data[test], k) for k in range(3)])
+    members = model._member_proba(data[test])
+    assert np.allclose(single.predict_proba(data[test]), members[0], atol=1e-6)  # member 0 is the single network
     assert np.allclose(proba, members.mean(0)) and not np.allclose(members[0], members[1])
     assert funnel_violation_rate(proba) == 0.0
     with pytest.raises(ValueError, match="n_ensemble"):

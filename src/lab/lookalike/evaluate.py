@@ -118,7 +118,8 @@ def _truth(world: World, series: GraphSeries, days: np.ndarray, train_end: int,
 
 def supervised_reference(features: list[np.ndarray], truth: np.ndarray, mask: np.ndarray, seed: int = 0) -> np.ndarray:
     """Scores [D, N] of a logistic regression given each day's *true* targets, 5-fold cross-fitted over
-    the ``mask`` users on that day's features ``features[d]`` [N, F] (0 elsewhere).
+    the ``mask`` users on that day's features ``features[d]`` [N, F] (0 elsewhere; NaN on a day with
+    fewer than 5 targets or non-targets among them).
 
     No deployed model has these labels (after a shift, nobody has tagged the new regime's targets yet),
     so this is a reference for how far the observed features go, not a competitor. It is not a bound:
@@ -128,7 +129,9 @@ def supervised_reference(features: list[np.ndarray], truth: np.ndarray, mask: np
     out = np.zeros(truth.shape, dtype=np.float64)
     for i, x in enumerate(features):
         y = truth[i, mask]
-        if 5 <= y.sum() <= len(y) - 5:
+        if not 5 <= y.sum() <= len(y) - 5:
+            out[i] = np.nan
+        else:
             out[i, mask] = cross_val_predict(LogisticRegression(max_iter=3000), x[mask], y, cv=folds,
                                              method="decision_function")
     return out
@@ -147,7 +150,8 @@ def _static_baselines(seed: int, behaviour: list[int], featured_column: int) -> 
 
 
 def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window: int = 7,
-                       half_life: float = 3.0, train_days: int = 8, featured_product: int = 0, gnn_params: dict | None = None,
+                       half_life: float = 3.0, train_days: int = 8, featured_product: int = 0,
+                       gnn_params: dict | None = None,
                        ablations: tuple[str, ...] = tuple(ABLATIONS), reference: bool = True,
                        progress: bool = True) -> LookalikeRun:
     """Fit every model at ``train_end`` and score each later day; returns the tidy results and scores.
@@ -233,8 +237,12 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
 
     rows = []
     for name, model_scores in scores.items():
-        stability = audience_stability(model_scores[:, eval_mask], 5 * n_seeds)
+        scored = np.isfinite(model_scores).all(axis=1)
+        stability = (audience_stability(model_scores[:, eval_mask], 5 * n_seeds) if scored.all()
+                     else np.full(len(days), np.nan))
         for i, day in enumerate(days):
+            if not scored[i]:
+                continue
             metrics = ranking_metrics(truth[i, eval_mask], model_scores[i, eval_mask], n_seeds)
             metrics["stability_at_5x"] = stability[i]
             rows += [{"model": name, "metric": k, "value": v, "split": str(day), "seed": seed}

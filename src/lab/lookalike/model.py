@@ -149,7 +149,8 @@ class DynamicGNN:
     def __init__(self, hidden_channels: int = 32, n_layers: int = 1, aggrs: Sequence[str] = AGGREGATORS,
                  update: str = "cross", sampler: str = "heuristic", n_neighbours: int = 10, memory: bool = False,
                  gae_weight: float = 0.1, epochs: int = 8, lr: float = 0.02, weight_decay: float = 1e-3,
-                 burn_in: int = 0, unroll: int = 1, validation_fraction: float = 0.2, dropout: float = 0.5, max_gae_edges: int = 200_000, seed: int = 0, progress: bool = False):
+                 burn_in: int = 0, unroll: int = 1, validation_fraction: float = 0.2, dropout: float = 0.5,
+                 max_gae_edges: int = 200_000, seed: int = 0, progress: bool = False):
         self.hidden_channels = hidden_channels
         self.n_layers = n_layers
         self.aggrs = aggrs

@@ -117,7 +117,7 @@ def _fit_and_score(name, model, data, train, test, k, true_p, seed):
 
 def compare_over_seeds(data_dir: str, world_params: dict, seeds: list[int], k_share: float = 0.1,
                        test_size: float = 0.3, max_epochs: int = 300, include_ablations: bool = True,
-                       n_jobs: int = 2, progress: bool = False) -> tuple[pd.DataFrame, list[dict]]:
+                       n_ensemble: int = 3, n_jobs: int = 2, progress: bool = False) -> tuple[pd.DataFrame, list[dict]]:
     """Fit every model on a fresh world (or the user's tables with a fresh split) per seed; score on test users.
 
     Returns tidy results (with the oracle where the world has one) and, per seed, a state dict with the
@@ -138,7 +138,7 @@ def compare_over_seeds(data_dir: str, world_params: dict, seeds: list[int], k_sh
         truth = oracle_probabilities(world, data.user_ids[test])
         k = max(1, int(round(k_share * len(test))))
         true_p = truth[:, -1] if truth is not None else None
-        models = default_models(seed=s, max_epochs=max_epochs)
+        models = default_models(seed=s, max_epochs=max_epochs, n_ensemble=n_ensemble)
         if not include_ablations:
             models = {name: m for name, m in models.items() if name in CONTRACT_MODELS}
         state = {"seed": s, "train": train, "test": test, "labels": data.labels_all[test], "k": k, "proba": {},

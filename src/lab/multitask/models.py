@@ -270,8 +270,9 @@ class MultiTaskFunnelClassifier(BaseEstimator):
     wide : add the linear (Wide & Deep) part to every stage's logit.
     conditional_weight : weight of the auxiliary conditional (cascade) loss, ``funnel_aware`` only.
     n_ensemble : networks averaged (a deep ensemble, Lakshminarayanan et al. 2017). Each member starts
-        from its own initialisation and stops early on its own disjoint validation fold; averaging
-        probabilities keeps the funnel order of ``funnel_aware`` members.
+        from its own initialisation and stops early on its own validation fold (disjoint for the first
+        ``1 / validation_fraction`` members, then cycling); averaging probabilities keeps the funnel
+        order of ``funnel_aware`` members.
     Full-batch Adam with early stopping on a held-out share (``validation_fraction``) of the training
     users. ``n_threads`` torch threads while fitting and predicting: these small nets run fastest on one
     thread, and many threads on a shared machine slow them ten-fold.
@@ -319,11 +320,19 @@ class MultiTaskFunnelClassifier(BaseEstimator):
             return self._fit(X, y)
 
     def _validation_folds(self, n: int) -> list[np.ndarray]:
-        """Disjoint validation folds of about ``validation_fraction`` of ``n`` rows, one per member
-        (cycling when there are more members than folds)."""
-        n_folds = max(2, round(1 / self.validation_fraction))
-        folds = np.array_split(np.random.default_rng(self.random_state).permutation(n), n_folds)
-        return [folds[k % n_folds] for k in range(self.n_ensemble)]
+        """One validation fold of ``validation_fraction`` of the ``n`` rows per member: consecutive slices
+        of one permutation, disjoint until they run out, then cycling."""
+        order = np.random.default_rng(self.random_state).permutation(n)
+        size = max(1, int(self.validation_fraction * n))
+        n_folds = max(1, n // size)
+        return [order[(k % n_folds) * size:(k % n_folds + 1) * size] for k in range(self.n_ensemble)]
+
+    def _member_seed(self, member: int) -> int:
+        """Member 0 uses ``random_state``; the others draw seeds that do not collide with a neighbouring
+        ``random_state``'s members."""
+        if member == 0:
+            return self.random_state
+        return int(np.random.SeedSequence([self.random_state, member]).generate_state(1)[0])
 
     def _fit(self, X: FunnelData, y: np.ndarray | None) -> "MultiTaskFunnelClassifier":
         if self.task_weighting not in WEIGHTINGS:
@@ -341,7 +350,7 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         for member, val in enumerate(self._validation_folds(len(X))):
             train = np.setdiff1d(np.arange(len(X)), val)
             network, history = self._fit_member(X, labels, train, val, features, adjacency,
-                                                self.random_state + member)
+                                                self._member_seed(member))
             self.networks_.append(network)
             histories.append(history)
         self.task_weights_history_, self.validation_loss_history_ = histories[0]
@@ -372,7 +381,8 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         val_in = self._inputs(X, X.rows[val], features, adjacency)
         stem_weight = network.heads.stem[0].weight
 
-        history, val_history, best, best_loss, since_best, initial = [], [], None, np.inf, 0, None
+        best = {k: v.clone() for k, v in network.state_dict().items()}
+        history, val_history, best_loss, since_best, initial = [], [], np.inf, 0, None
         for _ in range(self.max_epochs):
             network.train()
             log_p, log_1mp = network(*train_in)
@@ -422,13 +432,14 @@ class MultiTaskFunnelClassifier(BaseEstimator):
     def predict_proba(self, X: FunnelData) -> np.ndarray:
         """Cumulative probability of reaching each stage, shape [len(X), 5] (columns = ``STAGES``), averaged
         over the ensemble's members."""
-        return np.mean([self._member_proba(X, k) for k in range(len(self.networks_))], axis=0)
+        return self._member_proba(X).mean(axis=0)
 
-    def _member_proba(self, X: FunnelData, member: int) -> np.ndarray:
+    def _member_proba(self, X: FunnelData) -> np.ndarray:
+        """Each member's cumulative probabilities, shape [n_members, len(X), 5]."""
         with torch.no_grad(), _torch_threads(self.n_threads):
             adjacency = _adjacency(X.edge_index, X.n_users + X.n_products)
-            log_p, _ = self.networks_[member](*self._inputs(X, X.rows, torch.as_tensor(X.tabular_all), adjacency))
-        return log_p.exp().numpy().astype(np.float64)
+            inputs = self._inputs(X, X.rows, torch.as_tensor(X.tabular_all), adjacency)
+            return np.stack([network(*inputs)[0].exp().numpy() for network in self.networks_]).astype(np.float64)
 
     def predict(self, X: FunnelData) -> np.ndarray:
         return (self.predict_proba(X) >= 0.5).astype(np.int8)
