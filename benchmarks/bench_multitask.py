@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab.multitask.evaluate import compare_over_seeds
+from lab.multitask.evaluate import compare_over_seeds, paired_gap
 
 REPO = Path(__file__).resolve().parents[1]
 SHOWN = ["multi_stage", "cascade", "multi_stage_mlp", "cascade_mlp", "shared_bottom", "mmoe", "ple", "funnel_aware",
@@ -50,11 +50,9 @@ def main() -> None:
         print(table)
 
     mean, std = stats["mean"], stats["std"]
-    per_seed = results.pivot_table(index="seed", columns=["model", "metric"], values="value")
     mog = "multi_objective_graph"
     for metric in ("auc_drawdown", "drawdowns_captured_at_k"):
-        best = max(("multi_stage", "cascade"), key=lambda m: mean[(m, metric)])
-        gap = per_seed[(mog, metric)] - per_seed[(best, metric)]
+        gap, best = paired_gap(results, metric, mog)
         verdict = "MET" if gap.mean() >= 0 else "NOT MET" + (" (short by less than the paired spread)"
                                                              if gap.mean() + gap.std() >= 0 else "")
         print(f"BAR {metric}: {mog} {mean[(mog, metric)]:.3f} ± {std[(mog, metric)]:.3f} vs best baseline {best} "

@@ -232,5 +232,5 @@ def test_lice_opens_the_multi_objective_graph_model(data, split):
 def test_interactions_with_unknown_products_are_refused(world):
     observed = dict(world.observed)
     observed["interactions"] = observed["interactions"].assign(product_id=observed["interactions"]["product_id"] + 50)
-    with pytest.raises(SchemaError, match="ids not in products"):
+    with pytest.raises(SchemaError, match="not found in products"):
         build_funnel_data(World(config=None, observed=observed))

@@ -102,6 +102,15 @@ def default_models(seed: int = 0, max_epochs: int = 300, n_ensemble: int = 3) ->
     }
 
 
+def paired_gap(results: pd.DataFrame, metric: str, model: str = "multi_objective_graph",
+               baselines: tuple[str, ...] = ("multi_stage", "cascade")) -> tuple[pd.Series, str]:
+    """``model`` minus the better of ``baselines`` (by mean over seeds) on ``metric``, per seed (seeds
+    missing either are dropped); returns the gaps and that baseline's name."""
+    per_seed = results[results["metric"] == metric].pivot_table(index="seed", columns="model", values="value")
+    best = per_seed[list(baselines)].mean().idxmax()
+    return (per_seed[model] - per_seed[best]).dropna(), best
+
+
 CONTRACT_MODELS = ("multi_stage", "cascade", "shared_bottom", "mmoe", "ple", "funnel_aware", "multi_objective_graph")
 
 

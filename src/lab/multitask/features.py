@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from lab.data import STAGES, SchemaError, World
+from lab.data import STAGES, SchemaError, World, check_references
 
 NUMERIC_USER_COLUMNS = ("age", "income", "credit_score", "tenure_months", "app_sessions_30d", "savings_balance",
                         "debt_to_income", "digital_affinity", "risk_appetite", "price_sensitivity")
@@ -147,6 +147,7 @@ def build_funnel_data(world: World, sequence_length: int = 12) -> FunnelData:
     for table in ("users", "funnel"):
         if table not in world.observed:
             raise SchemaError(f"{table}: table missing; the funnel study needs users and funnel")
+    check_references(world.observed)
     users = world.observed["users"].reset_index(drop=True)
     funnel = world.observed["funnel"].set_index("user_id")
     missing = ~users["user_id"].isin(funnel.index)
@@ -161,11 +162,7 @@ def build_funnel_data(world: World, sequence_length: int = 12) -> FunnelData:
                            np.unique(interactions["product_id"]) if len(interactions) else [0])
     n_products = len(product_ids)
     # product ids may be any integers: work on their positions 0..n_products-1 from here on
-    positions = product_ids.get_indexer(interactions["product_id"])
-    if (positions < 0).any():
-        unknown = interactions["product_id"].to_numpy()[positions < 0][:3]
-        raise SchemaError(f"interactions: column 'product_id' has ids not in products, e.g. {list(unknown)}")
-    interactions = interactions.assign(product_id=positions)
+    interactions = interactions.assign(product_id=product_ids.get_indexer(interactions["product_id"]))
     n_days = int(interactions["day"].max()) + 1 if len(interactions) else 1
 
     features = pd.concat([_user_features(users), _interaction_features(interactions, index, product_ids, n_days)],

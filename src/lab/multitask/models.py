@@ -314,6 +314,12 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         return (features, adjacency, torch.as_tensor(rows), torch.as_tensor(X.sequence_items[rows]),
                 torch.as_tensor(X.sequence_numeric[rows]))
 
+    @classmethod
+    def _view_inputs(cls, X: FunnelData):
+        """The networks' inputs for the rows of ``X`` (graph and features of all users)."""
+        adjacency = _adjacency(X.edge_index, X.n_users + X.n_products)
+        return cls._inputs(X, X.rows, torch.as_tensor(X.tabular_all), adjacency)
+
     def fit(self, X: FunnelData, y: np.ndarray | None = None) -> "MultiTaskFunnelClassifier":
         """Train on the users in ``X.rows`` (labels from ``X`` unless ``y`` [n, 5] is given)."""
         with _torch_threads(self.n_threads):
@@ -437,8 +443,7 @@ class MultiTaskFunnelClassifier(BaseEstimator):
     def _member_proba(self, X: FunnelData) -> np.ndarray:
         """Each member's cumulative probabilities, shape [n_members, len(X), 5]."""
         with torch.no_grad(), _torch_threads(self.n_threads):
-            adjacency = _adjacency(X.edge_index, X.n_users + X.n_products)
-            inputs = self._inputs(X, X.rows, torch.as_tensor(X.tabular_all), adjacency)
+            inputs = self._view_inputs(X)
             return np.stack([network(*inputs)[0].exp().numpy() for network in self.networks_]).astype(np.float64)
 
     def predict(self, X: FunnelData) -> np.ndarray:
@@ -454,9 +459,8 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         names: ``dict(module.named_modules())``; ``heads.bottom`` exists for shared-bottom and funnel-aware).
         """
         with torch.no_grad(), _torch_threads(self.n_threads):
-            adjacency = _adjacency(X.edge_index, X.n_users + X.n_products)
             network = self.networks_[member]
-            inputs = network.head_inputs(*self._inputs(X, X.rows, torch.as_tensor(X.tabular_all), adjacency))
+            inputs = network.head_inputs(*self._view_inputs(X))
         n_extra = inputs.shape[1] - len(X.feature_names)
         n_graph = self.hidden if self.use_graph else 0
         names = list(X.feature_names) + [f"graph_{i}" for i in range(n_graph)] + [
