@@ -21,7 +21,10 @@ $(STAMP): pyproject.toml
 reports: install
 	$(BIN)/lab run $(SPEC)
 
+# Lint and type-check first (seconds), then the test suite.
 test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lab: install

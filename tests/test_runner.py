@@ -11,8 +11,10 @@ from lab.cli import main
 from lab.report import build_index, redact_ids, render_run
 from lab.runner import SpecError, execute, load_spec, parse_override, run_spec
 
+WRITE_RESULTS = "import pathlib\npathlib.Path(output_dir, 'results.csv').write_text('model,metric,value\\nm,x,1\\n')"
 
-def make_notebook(path, body="import pathlib\npathlib.Path(output_dir, 'results.csv').write_text('model,metric,value\\nm,x,1\\n')"):
+
+def make_notebook(path, body=WRITE_RESULTS):
     """A tiny study notebook: a parameters cell, then ``body``."""
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("seed = 0\noutput_dir = 'out'\nalpha = 1.0\nname = 'a'")

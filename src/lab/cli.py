@@ -6,15 +6,16 @@ import sys
 from pathlib import Path
 
 from lab.data import SchemaError, load_world, schema_markdown, simulate_world
-from lab.report import REPORTS_DIR, render_all
-from lab.runner import RUNS_DIR, SpecError, parse_override, run_spec
+from lab.paths import REPORTS_DIR, RUNS_DIR
+from lab.report import render_all
+from lab.runner import SpecError, parse_override, run_spec
 
 
 def _run(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(item) for item in args.set)
     results = run_spec(args.spec, overrides, runs_dir=args.runs_dir, progress=not args.quiet)
     for result in results:
-        line = f"[{result.status}] {result.plan.name} {result.seconds:6.1f} s  {result.folder}"
+        line = f"[{result.status}] {result.plan.name} {result.runtime_seconds:6.1f} s  {result.folder}"
         print(line + (f"\n         {result.error}" if result.error else ""))
     if not args.no_report:
         index = render_all(args.runs_dir, args.reports_dir)

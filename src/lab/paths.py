@@ -1,10 +1,12 @@
-"""Where things live: the repository root and the shared data folder beside it."""
+"""Where things live: the repository root, run folders, reports and the shared data folder beside it."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RUNS_DIR = REPO_ROOT / "experiments" / "runs"
+REPORTS_DIR = REPO_ROOT / "reports"
 
 
 def shared_data_dir() -> Path:

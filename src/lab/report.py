@@ -14,12 +14,10 @@ import nbformat
 import yaml
 from nbconvert import HTMLExporter
 
-from lab.paths import REPO_ROOT
-from lab.runner import RUNS_DIR
+from lab.paths import REPORTS_DIR, RUNS_DIR
 
-REPORTS_DIR = REPO_ROOT / "reports"
 ID_COLUMNS = ("user_id", "src", "dst")
-_ID_HEADER = re.compile(r"<th[^>]*>\s*(?:%s)\s*</th>" % "|".join(ID_COLUMNS))
+_ID_HEADER = re.compile(r"<th[^>]*>\s*(?:" + "|".join(ID_COLUMNS) + r")\s*</th>")
 _ID_TEXT = re.compile(r"\buser_id\b")
 REDACTED = "[a table with raw user ids was removed from this report]"
 
@@ -100,7 +98,7 @@ def run_summary(folder: Path) -> dict:
     parameters = {k: v for k, v in (params or {}).get("parameters", {}).items() if k != "output_dir"}
     return {"run": folder.name, "study": (params or {}).get("name", "?"), "parameters": parameters,
             "status": status.get("status", "running"), "error": status.get("error", ""),
-            "seconds": status.get("seconds"), "headline": metrics.get("headline", {})}
+            "runtime_seconds": status.get("runtime_seconds"), "headline": metrics.get("headline", {})}
 
 
 def build_index(runs_dir: Path = RUNS_DIR, reports_dir: Path = REPORTS_DIR) -> Path:
@@ -114,7 +112,7 @@ def build_index(runs_dir: Path = RUNS_DIR, reports_dir: Path = REPORTS_DIR) -> P
         params = "<br>".join(f"{html.escape(str(k))}={_format(v)}" for k, v in row["parameters"].items())
         headline = "<br>".join(f"{html.escape(str(k))}: {_format(v)}" for k, v in row["headline"].items())
         status = row["status"] + (f"<br><small>{html.escape(row['error'][:300])}</small>" if row["error"] else "")
-        seconds = "" if row["seconds"] is None else f"{row['seconds']:.0f} s"
+        seconds = "" if row["runtime_seconds"] is None else f"{row['runtime_seconds']:.0f} s"
         body.append(f"<tr class='{html.escape(row['status'])}'><td>{html.escape(row['study'])}</td>"
                     f"<td><small>{html.escape(row['run'])}</small></td><td><small>{params}</small></td>"
                     f"<td>{status}</td><td>{seconds}</td><td><small>{headline}</small></td><td>{link}</td></tr>")

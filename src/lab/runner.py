@@ -25,9 +25,8 @@ from pathlib import Path
 import papermill
 import yaml
 
-from lab.paths import REPO_ROOT
+from lab.paths import REPO_ROOT, RUNS_DIR
 
-RUNS_DIR = REPO_ROOT / "experiments" / "runs"
 SPEC_KEYS = {"name", "description", "notebook", "parameters", "seeds", "grid", "studies"}
 STUDY_KEYS = {"name", "notebook", "parameters", "seeds", "grid"}
 RECORDED_PACKAGES = ("lab", "numpy", "pandas", "scikit-learn", "scipy", "torch", "torch-geometric",
@@ -55,7 +54,7 @@ class RunResult:
     plan: RunPlan
     folder: Path
     status: str
-    seconds: float
+    runtime_seconds: float
     error: str = ""
     outputs: list[str] = field(default_factory=list)
 
@@ -187,7 +186,7 @@ def new_run_folder(plan: RunPlan, runs_dir: Path = RUNS_DIR) -> Path:
 
 def environment_record(seed) -> dict:
     """Package versions, git commit, python and platform: enough to reproduce a run."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in RECORDED_PACKAGES:
         try:
             versions[package] = importlib.metadata.version(package)
@@ -242,11 +241,11 @@ def execute(plan: RunPlan, runs_dir: Path = RUNS_DIR, progress: bool = True) -> 
     seconds = time.perf_counter() - started
     if status == "ok" and not (folder / "results.csv").exists():
         status, error = "failed", "the notebook finished but wrote no results.csv into output_dir"
-    status_record = {"status": status, "error": error, "seconds": round(seconds, 2),
+    status_record = {"status": status, "error": error, "runtime_seconds": round(seconds, 2),
                      "finished": dt.datetime.now().isoformat(timespec="seconds")}
     (folder / "status.json").write_text(json.dumps(status_record, indent=2))
     outputs = sorted(p.name for p in folder.iterdir())
-    return RunResult(plan=plan, folder=folder, status=status, seconds=seconds, error=error, outputs=outputs)
+    return RunResult(plan=plan, folder=folder, status=status, runtime_seconds=seconds, error=error, outputs=outputs)
 
 
 def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Path = RUNS_DIR,

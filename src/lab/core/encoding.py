@@ -4,8 +4,8 @@ Columns are sorted into four kinds, each encoded one way:
 
 * **ids** (``user_id``, ``*_id``, ``id``) are labels, never features: dropped;
 * **numeric** columns: money columns (``log_columns``) through ``log1p``, missing values imputed with
-  the training median plus a ``<column>_missing`` indicator when the training fold had gaps, then
-  standard-scaled (``scale=True``) or left in their units (``scale=False``, for readable rules);
+  the training median plus a 0/1 ``<column>_missing`` indicator when the training fold had gaps,
+  then standard-scaled (``scale=True``) or left in their units (``scale=False``, for readable rules);
 * **ordinal** columns (ordered codes such as grades ``A1 < A2 < ... < G5``): their sorted levels as
   codes 0, 1, ...; unseen levels map to the middle code;
 * **categorical** columns (``region``, ``preferred_channel``, any text column): one-hot with rare
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
+from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.model_selection import KFold
 from sklearn.pipeline import FunctionTransformer, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
@@ -106,20 +106,14 @@ class UserEncoder(TransformerMixin, BaseEstimator):
         logged = [c for c in numeric if c in self.log_columns]
         steps = []
         if logged:
-            positions = [numeric.index(c) for c in logged]
-
-            def log_money(values: np.ndarray) -> np.ndarray:
-                values = np.array(values, dtype=np.float64)
-                values[:, positions] = np.log1p(np.clip(values[:, positions], 0, None))
-                return values
-
-            steps.append(FunctionTransformer(log_money, feature_names_out="one-to-one"))
-        steps.append(SimpleImputer(strategy="median", add_indicator=bool(frame[numeric].isna().any().any())))
+            steps.append(FunctionTransformer(_log1p_columns, kw_args={"positions": [numeric.index(c) for c in logged]},
+                                             feature_names_out="one-to-one"))
+        steps.append(SimpleImputer(strategy="median"))
         if self.scale:
             steps.append(StandardScaler())
         return make_pipeline(*steps)
 
-    def fit(self, X: pd.DataFrame, y: Sequence[float] | np.ndarray | None = None) -> "UserEncoder":
+    def fit(self, X: pd.DataFrame, y: Sequence[float] | np.ndarray | None = None) -> UserEncoder:
         """Learn the columns' kinds, levels, medians and scales from the training rows ``X``."""
         self._fit(X, y, transform=False)
         return self
@@ -141,6 +135,9 @@ class UserEncoder(TransformerMixin, BaseEstimator):
         parts = []
         if numeric:
             parts.append(("numeric", self._numeric_pipeline(X, numeric), numeric))
+            gaps = [c for c in numeric if X[c].isna().any()]
+            if gaps:
+                parts.append(("missing", MissingIndicator(features="all"), gaps))
         if ordinal:
             steps = [OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
                                     encoded_missing_value=np.nan),
@@ -163,9 +160,8 @@ class UserEncoder(TransformerMixin, BaseEstimator):
         values = self.transformer_.fit_transform(X, target) if transform else None
         if not transform:
             self.transformer_.fit(X, target)
-        self.feature_names_out_ = np.array([name.removeprefix("missingindicator_") + "_missing"
-                                            if name.startswith("missingindicator_") else name
-                                            for name in self.transformer_.get_feature_names_out()], dtype=object)
+        self.feature_names_out_ = np.array([_readable(name) for name in self.transformer_.get_feature_names_out()],
+                                           dtype=object)
         return values
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -182,6 +178,20 @@ class UserEncoder(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
         check_is_fitted(self, "transformer_")
         return self.feature_names_out_
+
+
+def _log1p_columns(values: np.ndarray, positions: list[int]) -> np.ndarray:
+    """``log1p`` of the (non-negative part of the) columns at ``positions``; the others unchanged."""
+    values = np.array(values, dtype=np.float64)
+    values[:, positions] = np.log1p(np.clip(values[:, positions], 0, None))
+    return values
+
+
+def _readable(name: str) -> str:
+    """scikit-learn's generated names in the workbench's words: ``income_missing``, ``state=infrequent``."""
+    if name.startswith("missingindicator_"):
+        return name.removeprefix("missingindicator_") + "_missing"
+    return name.removesuffix("_sklearn") if name.endswith("=infrequent_sklearn") else name
 
 
 def _as_text(values: pd.DataFrame | np.ndarray) -> np.ndarray:

@@ -23,11 +23,12 @@ class StudyConfig:
     seed: int = 0
 
     @classmethod
-    def from_parameters(cls, namespace: Mapping[str, Any]) -> "StudyConfig":
+    def from_parameters(cls, namespace: Mapping[str, Any]) -> StudyConfig:
         """The config whose fields take their values from ``namespace`` (a notebook's ``globals()``);
         names that are not fields (``output_dir``, imports) are ignored, missing fields keep defaults."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in namespace.items() if k in names})
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in namespace.items() if k in names}
+        return cls(**values)
 
     def overrides(self) -> dict[str, Any]:
         """The fields that differ from the defaults (what a spec for this run would hold)."""
