@@ -187,3 +187,19 @@ def test_comparable_drops_timing_rows():
     rows = pd.DataFrame([{"model": "m", "metric": "fit_seconds", "value": 1.0},
                          {"model": "m", "metric": "auc", "value": 0.7}])
     assert list(comparable(rows)["metric"]) == ["auc"]
+
+
+def test_lab_compare_reports_differences_beyond_timing(tmp_path, capsys):
+    from lab.cli import main
+
+    rows = pd.DataFrame([{"model": "m", "metric": "auc", "value": 0.7, "seed": 0},
+                         {"model": "m", "metric": "fit_seconds", "value": 1.0, "seed": 0}])
+    for name, auc, seconds in (("a", 0.7, 1.0), ("b", 0.7, 9.0), ("c", 0.71, 1.0)):
+        (tmp_path / name).mkdir()
+        rows.assign(value=[auc, seconds]).to_csv(tmp_path / name / "results.csv", index=False)
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "identical: 1 result rows" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "c")]) == 1
+    assert "1 of 1 result rows differ" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "c"), "--tolerance", "0.02"]) == 0
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "missing")]) == 2

@@ -1,13 +1,16 @@
-"""The ``lab`` command: run specs, render reports, simulate and validate data."""
+"""The ``lab`` command: run specs, render reports, compare runs, simulate and validate data."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from lab.data import SchemaError, load_world, schema_markdown, simulate_world
 from lab.paths import REPORTS_DIR, RUNS_DIR
 from lab.report import render_all
+from lab.results import comparable, compare_results
 from lab.runner import SpecError, parse_override, run_spec
 
 
@@ -43,6 +46,22 @@ def _validate(args: argparse.Namespace) -> int:
     sizes = ", ".join(f"{name} ({len(table)} rows)" for name, table in world.observed.items())
     print(f"ok: {sizes}")
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    tables = []
+    for folder in (args.first, args.second):
+        if not (folder / "results.csv").is_file():
+            raise SpecError(f"{folder}: no results.csv (give two run folders)")
+        tables.append(pd.read_csv(folder / "results.csv"))
+    differences = compare_results(tables[0], tables[1], tolerance=args.tolerance)
+    compared = len(comparable(tables[0]))
+    if differences.empty:
+        print(f"identical: {compared} result rows agree (timing rows left out)")
+        return 0
+    print(differences.to_string(index=False, max_rows=args.max_rows))
+    print(f"{len(differences)} of {compared} result rows differ by more than {args.tolerance:g} (timing rows left out)")
+    return 1
 
 
 def _schema(_: argparse.Namespace) -> int:
@@ -84,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a folder of your own tables against the schema")
     validate.add_argument("data_dir", type=Path)
     validate.set_defaults(func=_validate)
+
+    compare = sub.add_parser("compare", help="compare two run folders' results.csv beyond timing rows")
+    compare.add_argument("first", type=Path)
+    compare.add_argument("second", type=Path)
+    compare.add_argument("--tolerance", type=float, default=0.0, help="largest difference taken as equal")
+    compare.add_argument("--max-rows", type=int, default=40, help="differing rows to print")
+    compare.set_defaults(func=_compare)
 
     schema = sub.add_parser("schema", help="print the table schema as Markdown")
     schema.set_defaults(func=_schema)

@@ -93,6 +93,18 @@ def comparable(results: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values(keys).reset_index(drop=True)
 
 
+def compare_results(first: pd.DataFrame, second: pd.DataFrame, tolerance: float = 0.0) -> pd.DataFrame:
+    """Rows of two runs' results (timings left out) whose values differ by more than ``tolerance``, or that
+    only one run has: one row per key with ``value_first``, ``value_second`` and ``difference``."""
+    a, b = comparable(first), comparable(second)
+    keys = ["model", "metric", *[c for c in KEY_COLUMNS if c in a.columns or c in b.columns]]
+    a, b = (frame.reindex(columns=[*keys, "value"]).astype({k: str for k in keys}) for frame in (a, b))
+    merged = a.merge(b, on=keys, how="outer", suffixes=("_first", "_second"))
+    merged["difference"] = merged["value_second"] - merged["value_first"]
+    differs = merged["difference"].isna() | (merged["difference"].abs() > tolerance)
+    return merged[differs].reset_index(drop=True)
+
+
 def write_results(output_dir: str | Path, result: StudyResult) -> Path:
     """Check ``result`` and write ``results.csv`` and ``metrics.json`` into ``output_dir``; return the dir."""
     if not isinstance(result, StudyResult):
