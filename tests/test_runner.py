@@ -148,3 +148,61 @@ def test_redact_ids_leaves_other_outputs():
     nb.cells = [cell]
     assert redact_ids(nb) == 0 and nb.cells[0].outputs[0]["text"] == "auc 0.9\n"
     assert nb.cells[0].outputs[1]["data"] == listing
+
+
+@pytest.mark.parametrize("override, message", [
+    ("seed=1.5", "parameter 'seed' must be an integer like its default 0, got 1.5"),
+    ("alpha=true", "parameter 'alpha' must be a number"),
+    ("alpha=high", "parameter 'alpha' must be a number like its default 1.0, got 'high'"),
+    ("name=3", "parameter 'name' must be a string"),
+    ("alpha=[1, 2", "--set alpha: the value is not valid YAML"),
+])
+def test_set_values_are_checked_against_the_notebook_types(tmp_path, notebook, override, message):
+    spec = write_spec(tmp_path, {"notebook": str(notebook)})
+    with pytest.raises(SpecError) as err:
+        load_spec(spec, dict([parse_override(override)]))
+    assert message in str(err.value)
+
+
+def test_spec_values_and_seeds_are_type_checked(tmp_path, notebook):
+    for spec, message in (({"notebook": str(notebook), "seeds": [True]}, "'seeds' must be a non-empty list"),
+                          ({"notebook": str(notebook), "grid": {"alpha": [0.1, "x"]}}, "must be a number"),
+                          ({"notebook": str(notebook), "parameters": {"seed": "1"}}, "must be an integer")):
+        with pytest.raises(SpecError, match=message):
+            load_spec(write_spec(tmp_path, spec))
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path, notebook):
+    path = tmp_path / "dup.yaml"
+    path.write_text(f"notebook: {notebook}\nparameters:\n  alpha: 0.1\n  alpha: 0.2\n")
+    with pytest.raises(SpecError, match="key 'alpha' is given twice"):
+        load_spec(path)
+
+
+def test_set_of_a_swept_key_is_refused(tmp_path, notebook):
+    spec = write_spec(tmp_path, {"notebook": str(notebook), "seeds": [1, 2], "grid": {"alpha": [0.1, 0.2]}})
+    for override in ("seed=3", "alpha=0.5"):
+        with pytest.raises(SpecError, match="the spec sweeps it"):
+            load_spec(spec, dict([parse_override(override)]))
+
+
+def test_set_that_some_studies_cannot_take_is_listed_by_study(tmp_path, notebook):
+    other = tmp_path / "other.ipynb"
+    make_notebook(other)
+    nb = nbformat.read(other, as_version=4)
+    nb.cells[0].source = "seed = 0\noutput_dir = 'out'\ndata_dir = ''"
+    nbformat.write(nb, other)
+    spec = write_spec(tmp_path, {"name": "both", "studies": [{"notebook": str(notebook), "name": "first"},
+                                                             {"notebook": str(other), "name": "second"}]})
+    with pytest.raises(SpecError, match="--set data_dir: first has no such parameter"):
+        load_spec(spec, {"data_dir": "x"})
+    assert len(load_spec(spec, {"seed": 4})) == 2
+
+
+def test_string_parameters_with_operators_are_read(tmp_path, notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells[0].source += '\nsegment_query = "credit_score >= 700"'
+    nbformat.write(nb, notebook)
+    spec = write_spec(tmp_path, {"notebook": str(notebook)})
+    plan = load_spec(spec, dict([parse_override("segment_query=age < 30")]))[0]
+    assert plan.parameters["segment_query"] == "age < 30"

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 import papermill
 import yaml
 
@@ -59,23 +60,83 @@ class RunResult:
     outputs: list[str] = field(default_factory=list)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise SpecError(f"key {key!r} is given twice (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(text: str) -> object:
+    """Parse YAML safely, refusing duplicate keys."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_override(text: str) -> tuple[str, object]:
     """``key=value`` from the command line; the value is read as YAML (numbers, lists, true/false)."""
     if "=" not in text:
         raise SpecError(f"--set expects key=value, got {text!r}")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    if not key.strip():
+        raise SpecError(f"--set expects key=value, got {text!r}")
+    try:
+        value = read_yaml(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise SpecError(f"--set {key.strip()}: the value is not valid YAML ({str(err).splitlines()[0]})") from err
+    return key.strip(), value
 
 
 def notebook_parameters(notebook: Path) -> dict:
     """Names and default values of the notebook's ``parameters`` cell (which holds only literals)."""
+    try:
+        cells = nbformat.read(notebook, as_version=4).cells
+    except (OSError, ValueError) as err:
+        raise SpecError(f"{notebook.name}: not a readable notebook ({err})") from err
+    cell = next((c for c in cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])), None)
+    if cell is None:
+        raise SpecError(f"{notebook.name}: no code cell tagged 'parameters'")
     defaults = {}
-    for name, info in papermill.inspect_notebook(str(notebook)).items():
+    for node in ast.parse(cell.source).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            raise SpecError(f"{notebook.name}: the parameters cell may only assign literals to names")
         try:
-            defaults[name] = ast.literal_eval(info["default"])
-        except (ValueError, SyntaxError) as err:
-            raise SpecError(f"{notebook.name}: parameter {name!r} must be a literal, got {info['default']!r}") from err
+            defaults[node.targets[0].id] = ast.literal_eval(node.value)
+        except ValueError as err:
+            raise SpecError(f"{notebook.name}: parameter {node.targets[0].id!r} must be a literal, "
+                            f"got {ast.unparse(node.value)!r}") from err
     return defaults
+
+
+def _kind(value: object) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def check_type(name: str, value: object, default: object, where: str) -> None:
+    """Refuse ``value`` unless it has the type of the notebook's ``default`` (an int is a float too; a
+    list's items must have the type of the default's items, a seed is an integer)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = isinstance(value, bool) and isinstance(default, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float))
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, list)
+        if isinstance(value, list) and default:
+            for item in value:
+                check_type(f"{name} item", item, default[0], where)
+    elif default is None:
+        ok = True
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise SpecError(f"{where}: parameter {name!r} must be {_kind(default)} like its default "
+                        f"{default!r}, got {value!r}")
 
 
 def _resolve_notebook(path: str, spec_path: Path) -> Path:
@@ -101,11 +162,15 @@ def _expand(study: dict, spec_name: str, spec_path: Path, overrides: dict) -> li
     if not isinstance(grid, dict) or any(not isinstance(v, list) or not v for v in grid.values()):
         raise SpecError(f"{spec_path.name}: 'grid' must map each parameter to a non-empty list of values")
     if seeds is not None and (not isinstance(seeds, list) or not seeds
-                              or not all(isinstance(s, int) for s in seeds)):
+                              or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
         raise SpecError(f"{spec_path.name}: 'seeds' must be a non-empty list of integers")
 
     known = notebook_parameters(notebook)
     overrides = {k: v for k, v in overrides.items() if k in known}
+    swept = sorted(set(overrides) & (set(grid) | ({"seed"} if seeds else set())))
+    if swept:
+        raise SpecError(f"--set {', '.join(swept)}: the spec sweeps {'it' if len(swept) == 1 else 'them'} "
+                        "(grid or seeds); edit the spec's sweep instead")
     asked = set(parameters) | set(grid) | set(overrides) | ({"seed"} if seeds else set())
     unknown_params = sorted(asked - set(known))
     if unknown_params:
@@ -113,6 +178,12 @@ def _expand(study: dict, spec_name: str, spec_path: Path, overrides: dict) -> li
                         f"it takes {sorted(known)}")
     if "output_dir" in asked:
         raise SpecError(f"{spec_path.name}: 'output_dir' is set by the runner (the run folder), not by the spec")
+    where = f"{spec_path.name} ({notebook.name})"
+    for name, value in {**parameters, **overrides}.items():
+        check_type(name, value, known[name], where)
+    for name, values in grid.items():
+        for value in values:
+            check_type(name, value, known[name], where)
 
     axes = dict(grid)
     if seeds:
@@ -132,7 +203,9 @@ def load_spec(spec_path: str | Path, overrides: dict | None = None) -> list[RunP
     if not spec_path.is_file():
         raise SpecError(f"spec not found: {spec_path}")
     try:
-        spec = yaml.safe_load(spec_path.read_text())
+        spec = read_yaml(spec_path.read_text())
+    except SpecError as err:
+        raise SpecError(f"{spec_path.name}: {err}") from err
     except yaml.YAMLError as err:
         raise SpecError(f"{spec_path.name}: not valid YAML ({err})") from err
     if not isinstance(spec, dict):
@@ -157,9 +230,16 @@ def load_spec(spec_path: str | Path, overrides: dict | None = None) -> list[RunP
         study = dict(study)
         study.setdefault("name", Path(study.get("notebook", name)).stem.split("_", 1)[-1])
         plans += _expand(study, name, spec_path, overrides)
-    unused = sorted(set(overrides) - {k for plan in plans for k in plan.parameters})
+    takers = {key: {plan.name for plan in plans if key in plan.parameters} for key in overrides}
+    unused = sorted(key for key, taking in takers.items() if not taking)
     if unused:
         raise SpecError(f"--set {', '.join(unused)}: no notebook of {spec_path.name} has such a parameter")
+    names = sorted({plan.name for plan in plans})
+    refused = {key: [n for n in names if n not in taking] for key, taking in takers.items() if len(taking) < len(names)}
+    if refused:
+        detail = "; ".join(f"--set {key}: {', '.join(studies)} {'has' if len(studies) == 1 else 'have'} "
+                           "no such parameter" for key, studies in refused.items())
+        raise SpecError(f"{spec_path.name}: {detail}")
     return plans
 
 
