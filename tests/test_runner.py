@@ -206,3 +206,28 @@ def test_string_parameters_with_operators_are_read(tmp_path, notebook):
     spec = write_spec(tmp_path, {"notebook": str(notebook)})
     plan = load_spec(spec, dict([parse_override("segment_query=age < 30")]))[0]
     assert plan.parameters["segment_query"] == "age < 30"
+
+
+def test_ids_in_error_messages_stay_out_of_reports_and_the_index(tmp_path):
+    body = ("raise ValueError(\"users: column 'user_id' must be unique but repeats 2 id(s), "
+            "e.g. 9876501, 9876502\")")
+    notebook = make_notebook(tmp_path / "bad.ipynb", body=body)
+    runs, reports = tmp_path / "runs", tmp_path / "reports"
+    result = execute(load_spec(write_spec(tmp_path, {"notebook": str(notebook)}))[0], runs, progress=False)
+    assert result.status == "failed" and "9876501" in result.error
+    page = render_run(result.folder, reports).read_text()
+    index = build_index(runs, reports).read_text()
+    for text in (page, index):
+        assert "9876501" not in text and "9876502" not in text
+        assert "repeats 2 id(s), e.g. [ids removed]" in text
+
+
+def test_simulate_refuses_a_folder_that_holds_tables(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "users.csv").write_text("user_id\n1\n")
+    assert main(["simulate", str(mine), "--n-users", "100", "--n-days", "3"]) == 2
+    assert "is not empty" in capsys.readouterr().err
+    assert not (mine / "users.parquet").exists()
+    assert main(["simulate", str(mine), "--n-users", "100", "--n-days", "3", "--force"]) == 0
+    assert (mine / "users.parquet").exists()

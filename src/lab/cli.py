@@ -35,6 +35,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    if args.out.exists() and not args.out.is_dir():
+        raise SpecError(f"{args.out} is a file; give a folder for the simulated tables")
+    if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
+        raise SpecError(f"{args.out} is not empty: its tables would be mixed with the simulation's; "
+                        "choose an empty folder or pass --force")
     world = simulate_world(n_users=args.n_users, n_days=args.n_days, seed=args.seed, assignment=args.assignment)
     path = world.save(args.out)
     print(f"wrote {len(world.observed)} observed tables and {len(world.oracle)} oracle tables to {path}")
@@ -98,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--n-days", type=int, default=30)
     simulate.add_argument("--seed", type=int, default=0)
     simulate.add_argument("--assignment", choices=["randomised", "targeted"], default="randomised")
+    simulate.add_argument("--force", action="store_true", help="write into a folder that is not empty")
     simulate.set_defaults(func=_simulate)
 
     validate = sub.add_parser("validate", help="check a folder of your own tables against the schema")

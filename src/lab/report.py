@@ -20,6 +20,14 @@ ID_COLUMNS = ("user_id", "src", "dst")
 _ID_HEADER = re.compile(r"<th[^>]*>\s*(?:" + "|".join(ID_COLUMNS) + r")\s*</th>")
 _ID_TEXT = re.compile(r"\buser_id\b")
 REDACTED = "[a table with raw user ids was removed from this report]"
+# Error messages name offending ids as "... id(s) ..., e.g. 17, 42": the examples go, the count stays.
+_ID_EXAMPLES = re.compile(r"(id\(s\)[^\n]*?e\.g\. )[^;\n'\"]+")
+IDS_REMOVED = "[ids removed]"
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the example ids of an error message replaced (``e.g. 17, 42`` -> ``e.g. [ids removed]``)."""
+    return _ID_EXAMPLES.sub(lambda m: m.group(1) + IDS_REMOVED, text)
 
 
 def _shows_ids(output: dict) -> bool:
@@ -42,6 +50,9 @@ def redact_ids(notebook: nbformat.NotebookNode) -> int:
             if output.get("output_type") in ("execute_result", "display_data", "stream") and _shows_ids(output):
                 cell.outputs[i] = nbformat.v4.new_output("stream", name="stdout", text=REDACTED + "\n")
                 replaced += 1
+            elif output.get("output_type") == "error":
+                output["evalue"] = redact_text(output.get("evalue", ""))
+                output["traceback"] = [redact_text(line) for line in output.get("traceback", [])]
     return replaced
 
 
@@ -97,7 +108,7 @@ def run_summary(folder: Path) -> dict:
     metrics = _read_json(folder / "metrics.json")
     parameters = {k: v for k, v in (params or {}).get("parameters", {}).items() if k != "output_dir"}
     return {"run": folder.name, "study": (params or {}).get("name", "?"), "parameters": parameters,
-            "status": status.get("status", "running"), "error": status.get("error", ""),
+            "status": status.get("status", "running"), "error": redact_text(status.get("error", "")),
             "runtime_seconds": status.get("runtime_seconds"), "headline": metrics.get("headline", {})}
 
 
