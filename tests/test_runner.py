@@ -226,8 +226,13 @@ def test_simulate_refuses_a_folder_that_holds_tables(tmp_path, capsys):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "users.csv").write_text("user_id\n1\n")
-    assert main(["simulate", str(mine), "--n-users", "100", "--n-days", "3"]) == 2
+    assert main(["simulate", str(mine), "--n-users", "100"]) == 2
     assert "is not empty" in capsys.readouterr().err
     assert not (mine / "users.parquet").exists()
-    assert main(["simulate", str(mine), "--n-users", "100", "--n-days", "3", "--force"]) == 0
+    assert main(["simulate", str(mine), "--n-users", "100", "--force"]) == 0
     assert (mine / "users.parquet").exists()
+
+
+def test_bad_simulation_parameters_are_one_line(tmp_path, capsys):
+    assert main(["simulate", str(tmp_path / "w"), "--n-users", "100", "--n-days", "3"]) == 2
+    assert capsys.readouterr().err.startswith("error: shift_days (20,) must lie strictly inside")

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SpecError, SchemaError) as err:
+    except (SpecError, SchemaError, ValueError) as err:  # ValueError: a bad parameter, said in one line
         print(f"error: {err}", file=sys.stderr)
         return 2
 
