@@ -9,7 +9,7 @@ import yaml
 
 from lab.cli import main
 from lab.report import build_index, redact_ids, render_run
-from lab.runner import SpecError, execute, load_spec, parse_override, run_spec
+from lab.runner import SpecError, execute, load_spec, parse_override, prepare, run_spec
 
 WRITE_RESULTS = "import pathlib\npathlib.Path(output_dir, 'results.csv').write_text('model,metric,value\\nm,x,1\\n')"
 
@@ -23,6 +23,11 @@ def make_notebook(path, body=WRITE_RESULTS):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
     return path
+
+
+def run_one(plan, runs_dir):
+    """Prepare one plan's folder and execute it, as the serial runner does."""
+    return execute(plan, prepare(plan, runs_dir))
 
 
 def write_spec(tmp_path, spec, name="spec.yaml"):
@@ -104,8 +109,8 @@ def test_failure_is_kept_others_go_on_and_exit_is_nonzero(tmp_path, notebook):
 def test_same_plan_twice_gives_two_folders(tmp_path, notebook):
     spec = write_spec(tmp_path, {"notebook": str(notebook)})
     plan = load_spec(spec)[0]
-    first = execute(plan, tmp_path / "runs", progress=False)
-    second = execute(plan, tmp_path / "runs", progress=False)
+    first = run_one(plan, tmp_path / "runs")
+    second = run_one(plan, tmp_path / "runs")
     assert first.folder != second.folder
     assert first.status == second.status == "ok"
     assert (first.folder / "results.csv").exists() and (second.folder / "results.csv").exists()
@@ -115,7 +120,7 @@ def test_same_plan_twice_gives_two_folders(tmp_path, notebook):
 
 def test_notebook_without_results_is_marked_failed(tmp_path):
     quiet = make_notebook(tmp_path / "quiet.ipynb", body="x = 1")
-    result = execute(load_spec(write_spec(tmp_path, {"notebook": str(quiet)}))[0], tmp_path / "runs", progress=False)
+    result = run_one(load_spec(write_spec(tmp_path, {"notebook": str(quiet)}))[0], tmp_path / "runs")
     assert result.status == "failed" and "results.csv" in result.error
 
 
@@ -126,7 +131,7 @@ def test_report_hides_code_and_user_ids(tmp_path):
             "print('SECRET_CODE_MARKER' [:6])")
     nb_path = make_notebook(tmp_path / "ids.ipynb", body=body + "\nimport pathlib\n"
                             "pathlib.Path(output_dir, 'results.csv').write_text('model,metric,value\\nm,x,1\\n')")
-    result = execute(load_spec(write_spec(tmp_path, {"notebook": str(nb_path)}))[0], tmp_path / "runs", progress=False)
+    result = run_one(load_spec(write_spec(tmp_path, {"notebook": str(nb_path)}))[0], tmp_path / "runs")
     html = render_run(result.folder, tmp_path / "reports").read_text()
     assert "123456789" not in html
     assert "SECRET_CODE_MARKER" not in html  # the code itself is hidden
@@ -213,7 +218,7 @@ def test_ids_in_error_messages_stay_out_of_reports_and_the_index(tmp_path):
             "e.g. 9876501, 9876502\")")
     notebook = make_notebook(tmp_path / "bad.ipynb", body=body)
     runs, reports = tmp_path / "runs", tmp_path / "reports"
-    result = execute(load_spec(write_spec(tmp_path, {"notebook": str(notebook)}))[0], runs, progress=False)
+    result = run_one(load_spec(write_spec(tmp_path, {"notebook": str(notebook)}))[0], runs)
     assert result.status == "failed" and "9876501" in result.error
     page = render_run(result.folder, reports).read_text()
     index = build_index(runs, reports).read_text()

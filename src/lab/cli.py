@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -11,17 +12,31 @@ from lab.data import SchemaError, load_world, schema_markdown, simulate_world
 from lab.paths import REPORTS_DIR, RUNS_DIR
 from lab.report import render_all
 from lab.results import comparable, compare_results
-from lab.runner import SpecError, parse_override, run_spec
+from lab.runner import MAX_RUNS, SpecError, check_folder, parse_override, run_spec
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _run(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(item) for item in args.set)
-    results = run_spec(args.spec, overrides, runs_dir=args.runs_dir, progress=not args.quiet)
+    reports_dir = check_folder(args.reports_dir, "--reports-dir") if not args.no_report else args.reports_dir
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        results = run_spec(args.spec, overrides, runs_dir=args.runs_dir, progress=not args.quiet,
+                           workers=args.workers, scheduler=args.scheduler, max_runs=args.max_runs)
+    except KeyboardInterrupt:
+        print("interrupted: runs not yet started were cancelled, running ones are marked interrupted",
+              file=sys.stderr)
+        if not args.no_report:
+            print(f"reports: {render_all(args.runs_dir, reports_dir)}")
+        return 130
     for result in results:
         line = f"[{result.status}] {result.plan.name} {result.runtime_seconds:6.1f} s  {result.folder}"
         print(line + (f"\n         {result.error}" if result.error else ""))
     if not args.no_report:
-        index = render_all(args.runs_dir, args.reports_dir)
+        index = render_all(args.runs_dir, reports_dir, runs=[r.folder for r in results])
         print(f"reports: {index}")
     failed = sum(r.status != "ok" for r in results)
     if failed:
@@ -30,7 +45,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    print(f"reports: {render_all(args.runs_dir, args.reports_dir, only_missing=not args.all)}")
+    reports_dir = check_folder(args.reports_dir, "--reports-dir")
+    print(f"reports: {render_all(args.runs_dir, reports_dir, only_missing=not args.all)}")
     return 0
 
 
@@ -74,9 +90,15 @@ def _schema(_: argparse.Namespace) -> int:
     return 0
 
 
+def _folder(text: str) -> Path:
+    """A folder argument, resolved against the caller's working directory once."""
+    return Path(text).expanduser().resolve()
+
+
 def _add_folders(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help=f"run folders (default {RUNS_DIR})")
-    parser.add_argument("--reports-dir", type=Path, default=REPORTS_DIR, help=f"HTML reports (default {REPORTS_DIR})")
+    parser.add_argument("--runs-dir", type=_folder, default=RUNS_DIR, help=f"run folders (default {RUNS_DIR})")
+    parser.add_argument("--reports-dir", type=_folder, default=REPORTS_DIR,
+                        help=f"HTML reports (default {REPORTS_DIR})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,7 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a notebook parameter (value read as YAML); repeatable")
     run.add_argument("--no-report", action="store_true", help="skip rendering HTML reports")
-    run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--workers", type=int, default=1,
+                     help="run in parallel on a local Dask cluster of this many processes (default 1: serial)")
+    run.add_argument("--scheduler", default="", metavar="tcp://HOST:PORT",
+                     help="submit the runs to an existing Dask cluster instead")
+    run.add_argument("--max-runs", type=int, default=MAX_RUNS,
+                     help=f"refuse a spec asking for more runs than this (default {MAX_RUNS})")
     _add_folders(run)
     run.set_defaults(func=_run)
 

@@ -4,8 +4,13 @@ A spec names one notebook (or a list of ``studies``), its parameters, optional `
 optional ``grid``; every combination of seed x grid values is one run. Each run gets a new folder
 ``experiments/runs/<time>-<name>-<hash>/`` that holds the executed notebook, the resolved parameters,
 whatever the notebook wrote into its ``output_dir`` (results.csv, metrics.json, figures), a log,
-an environment record and a status. Bad specs and unknown parameters are refused before anything
-runs; a failing notebook is recorded as failed and the other runs go on.
+an environment record and a status (``queued``, ``running``, then ``ok``, ``failed`` or
+``interrupted``). Bad specs, unknown parameters and values of the wrong type are refused before
+anything runs; a failing notebook is recorded as failed and the other runs go on.
+
+Runs execute one after the other in this process, or in parallel on Dask: a ``LocalCluster`` of
+processes with one thread each (``workers``), or an existing cluster (``scheduler``) whose workers
+share the project's environment and see the repository and the run folders at the same paths.
 """
 from __future__ import annotations
 
@@ -17,14 +22,19 @@ import itertools
 import json
 import logging
 import platform
+import re
+import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import papermill
 import yaml
+from tqdm.auto import tqdm
 
 from lab.paths import REPO_ROOT, RUNS_DIR
 
@@ -33,6 +43,7 @@ STUDY_KEYS = {"name", "notebook", "parameters", "seeds", "grid"}
 RECORDED_PACKAGES = ("lab", "numpy", "pandas", "scikit-learn", "scipy", "torch", "torch-geometric",
                      "econml", "shap", "papermill", "matplotlib")
 KERNEL = "lab"
+MAX_RUNS = 100  # a larger grid needs --max-runs: a typo in a grid should not start a million runs
 
 
 class SpecError(ValueError):
@@ -41,11 +52,15 @@ class SpecError(ValueError):
 
 @dataclass
 class RunPlan:
-    """One notebook execution: which notebook, with which parameters, under which name."""
+    """One notebook execution: which notebook, with which parameters, under which name; ``spec`` names
+    the spec it came from, ``defaults`` are the notebook's and ``swept`` the parameters its spec sweeps."""
 
     name: str
     notebook: Path
     parameters: dict
+    spec: str = ""
+    defaults: dict = field(default_factory=dict)
+    swept: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -139,6 +154,13 @@ def check_type(name: str, value: object, default: object, where: str) -> None:
                         f"{default!r}, got {value!r}")
 
 
+def _absolute_paths(parameters: dict) -> dict:
+    """Path parameters (``*_dir``, ``*_path``) resolved against the caller's working directory once, so
+    the kernel (which runs in the repository) reads the same files the caller named."""
+    return {k: str(Path(v).expanduser().resolve()) if k.endswith(("_dir", "_path")) and isinstance(v, str) and v
+            else v for k, v in parameters.items()}
+
+
 def _resolve_notebook(path: str, spec_path: Path) -> Path:
     for base in (Path.cwd(), REPO_ROOT, spec_path.parent):
         candidate = (base / path).resolve()
@@ -193,7 +215,8 @@ def _expand(study: dict, spec_name: str, spec_path: Path, overrides: dict) -> li
     for combo in itertools.product(*axes.values()) if axes else [()]:
         values = {**known, **parameters, **dict(zip(axes, combo)), **overrides}
         values.pop("output_dir", None)
-        plans.append(RunPlan(name=name, notebook=notebook, parameters=values))
+        plans.append(RunPlan(name=name, notebook=notebook, parameters=_absolute_paths(values), spec=spec_name,
+                             defaults=known, swept=list(axes)))
     return plans
 
 
@@ -216,6 +239,8 @@ def load_spec(spec_path: str | Path, overrides: dict | None = None) -> list[RunP
     if ("notebook" in spec) == ("studies" in spec):
         raise SpecError(f"{spec_path.name}: give either 'notebook' (one study) or 'studies' (a list), not both")
     name = str(spec.get("name") or spec_path.stem)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise SpecError(f"{spec_path.name}: name {name!r} may hold only letters, digits, '_', '-' and '.'")
     if "studies" in spec:
         if not isinstance(spec["studies"], list) or not spec["studies"]:
             raise SpecError(f"{spec_path.name}: 'studies' must be a non-empty list")
@@ -289,17 +314,42 @@ def _kernel_name() -> str:
     return KERNEL if KERNEL in KernelSpecManager().find_kernel_specs() else "python3"
 
 
-def execute(plan: RunPlan, runs_dir: Path = RUNS_DIR, progress: bool = True) -> RunResult:
-    """Execute one plan into a new run folder; never raises for a failing notebook."""
+def write_status(folder: Path, status: str, **fields: object) -> None:
+    """Write ``status.json`` atomically (a reader never sees half a file)."""
+    record = {"status": status, **fields}
+    partial = folder / f".status.{os.getpid()}.tmp"
+    partial.write_text(json.dumps(record, indent=2))
+    os.replace(partial, folder / "status.json")
+
+
+def prepare(plan: RunPlan, runs_dir: Path = RUNS_DIR) -> Path:
+    """Create the run's folder with its parameters, environment record and a ``queued`` status."""
     folder = new_run_folder(plan, runs_dir)
     parameters = {**plan.parameters, "output_dir": str(folder)}
-    (folder / "params.yaml").write_text(yaml.safe_dump({"notebook": str(plan.notebook.relative_to(REPO_ROOT))
-                                                        if plan.notebook.is_relative_to(REPO_ROOT)
-                                                        else str(plan.notebook),
-                                                        "name": plan.name, "parameters": parameters},
-                                                       sort_keys=False))
+    notebook = (str(plan.notebook.relative_to(REPO_ROOT)) if plan.notebook.is_relative_to(REPO_ROOT)
+                else str(plan.notebook))
+    overrides = {k: v for k, v in plan.parameters.items() if plan.defaults.get(k, object()) != v}
+    (folder / "params.yaml").write_text(yaml.safe_dump({"notebook": notebook, "name": plan.name, "spec": plan.spec,
+                                                        "swept": plan.swept, "overrides": overrides,
+                                                        "parameters": parameters}, sort_keys=False))
     (folder / "environment.json").write_text(json.dumps(environment_record(plan.parameters.get("seed")), indent=2))
+    write_status(folder, "queued")
+    return folder
 
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def execute(plan: RunPlan, folder: Path, progress: bool = False, threads: int | None = None) -> RunResult:
+    """Execute one prepared plan into its folder; never raises for a failing notebook.
+
+    ``threads`` caps BLAS, OpenMP and torch threads in the run's kernel (a worker's share of the
+    machine). Ctrl-C or SIGTERM mark the run ``interrupted`` and propagate.
+    """
+    if threads is not None:
+        os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
+    started_at = dt.datetime.now().isoformat(timespec="seconds")
+    write_status(folder, "running", started=started_at, host=platform.node(), pid=os.getpid())
     handler = logging.FileHandler(folder / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger = logging.getLogger("papermill")
@@ -308,11 +358,16 @@ def execute(plan: RunPlan, runs_dir: Path = RUNS_DIR, progress: bool = True) -> 
     started = time.perf_counter()
     status, error = "ok", ""
     try:
-        papermill.execute_notebook(str(plan.notebook), str(folder / "notebook.ipynb"), parameters=parameters,
+        papermill.execute_notebook(str(plan.notebook), str(folder / "notebook.ipynb"),
+                                   parameters={**plan.parameters, "output_dir": str(folder)},
                                    kernel_name=_kernel_name(), cwd=str(REPO_ROOT), log_output=True,
                                    progress_bar=progress)
     except papermill.PapermillExecutionError as err:
         status, error = "failed", f"{err.ename}: {err.evalue}"
+    except (KeyboardInterrupt, SystemExit):
+        write_status(folder, "interrupted", error="interrupted (Ctrl-C or SIGTERM) before the notebook finished",
+                     started=started_at, runtime_seconds=round(time.perf_counter() - started, 2))
+        raise
     except Exception as err:  # kernel death, missing kernel, I/O: record it and let other runs go on
         status, error = "failed", f"{type(err).__name__}: {err}"
     finally:
@@ -321,15 +376,157 @@ def execute(plan: RunPlan, runs_dir: Path = RUNS_DIR, progress: bool = True) -> 
     seconds = time.perf_counter() - started
     if status == "ok" and not (folder / "results.csv").exists():
         status, error = "failed", "the notebook finished but wrote no results.csv into output_dir"
-    status_record = {"status": status, "error": error, "runtime_seconds": round(seconds, 2),
-                     "finished": dt.datetime.now().isoformat(timespec="seconds")}
-    (folder / "status.json").write_text(json.dumps(status_record, indent=2))
-    outputs = sorted(p.name for p in folder.iterdir())
-    return RunResult(plan=plan, folder=folder, status=status, runtime_seconds=seconds, error=error, outputs=outputs)
+    write_status(folder, status, error=error, started=started_at, runtime_seconds=round(seconds, 2),
+                 finished=dt.datetime.now().isoformat(timespec="seconds"))
+    return RunResult(plan=plan, folder=folder, status=status, runtime_seconds=seconds, error=error,
+                     outputs=sorted(p.name for p in folder.iterdir()))
+
+
+def _worker_problems(notebooks: list[str], runs_dir: str) -> list[str]:
+    """Run on each Dask worker before anything is submitted: can it import lab and see the files?"""
+    problems = []
+    try:
+        import lab  # noqa: F401
+    except ImportError as err:
+        problems.append(f"cannot import lab ({err}); install the project's environment on every worker")
+    problems += [f"cannot see the notebook {path}" for path in notebooks if not os.path.isfile(path)]
+    if not os.access(runs_dir, os.W_OK):
+        problems.append(f"cannot write the run folders in {runs_dir} (put them on shared storage)")
+    return problems
+
+
+def _check_workers(client: Any, plans: list[RunPlan], runs_dir: Path) -> None:
+    workers = client.scheduler_info().get("workers", {})
+    if not workers:
+        raise SpecError("the Dask scheduler has no workers; start some with `dask worker ADDRESS --nthreads 1`")
+    notebooks = sorted({str(plan.notebook) for plan in plans})
+    answers = client.run(_worker_problems, notebooks, str(runs_dir))
+    problems = [f"worker {worker}: {problem}" for worker, found in answers.items() for problem in found]
+    if problems:
+        raise SpecError("; ".join(problems))
+
+
+class _Progress:
+    """One bar over runs, with the counts of ok, failed and running runs."""
+
+    def __init__(self, total: int, slots: int, enabled: bool):
+        self.total, self.slots = total, slots
+        self.bar = tqdm(total=total, unit="run", disable=not enabled)
+        self.counts = {"ok": 0, "failed": 0, "running": min(slots, total)}
+        self.bar.set_postfix(self.counts)
+
+    def finished(self, result: RunResult) -> None:
+        self.counts["ok" if result.status == "ok" else "failed"] += 1
+        self.counts["running"] = min(self.slots, self.total - self.counts["ok"] - self.counts["failed"])
+        self.bar.set_postfix(self.counts)
+        self.bar.update()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _run_serial(prepared: list[tuple[RunPlan, Path]], bar: _Progress) -> list[RunResult]:
+    results = []
+    for plan, folder in prepared:
+        results.append(execute(plan, folder))
+        bar.finished(results[-1])
+    return results
+
+
+def _run_on_dask(prepared: list[tuple[RunPlan, Path]], client: Any, threads: int | None,
+                 bar: _Progress) -> list[RunResult]:
+    from distributed import as_completed
+
+    futures = {client.submit(execute, plan, folder, False, threads, pure=False, key=f"run-{folder.name}"): folder
+               for plan, folder in prepared}
+    done = {}
+    try:
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            bar.finished(done[futures[future]])
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+    return [done[folder] for _, folder in prepared]
+
+
+def _settle_interrupted(prepared: list[tuple[RunPlan, Path]]) -> None:
+    """After Ctrl-C: runs that never started leave no folder; runs cut short are marked interrupted."""
+    for _, folder in prepared:
+        status = _read_status(folder)
+        if status.get("status") == "queued":
+            shutil.rmtree(folder, ignore_errors=True)
+        elif status.get("status") == "running":
+            write_status(folder, "interrupted", error="interrupted (Ctrl-C or SIGTERM) before the notebook finished",
+                         started=status.get("started"))
+
+
+def _read_status(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def check_folder(path: Path, what: str) -> Path:
+    """``path`` resolved against the working directory, created if missing; refused if not a writable folder."""
+    path = path.expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise SpecError(f"{what} {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SpecError(f"{what} {path} cannot be created ({err.strerror})") from err
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SpecError(f"{what} {path} is not writable")
+    return path
 
 
 def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Path = RUNS_DIR,
-             progress: bool = True) -> list[RunResult]:
-    """Plan every run of the spec (refusing a bad spec up front), then execute them in order."""
+             progress: bool = True, workers: int = 1, scheduler: str = "",
+             max_runs: int = MAX_RUNS) -> list[RunResult]:
+    """Plan every run of the spec (refusing a bad spec up front), then execute them: in this process
+    one after the other (``workers=1``), on a local Dask cluster of ``workers`` processes, or on the
+    Dask cluster at ``scheduler``. Ctrl-C removes the runs not yet started, marks the running ones
+    interrupted and re-raises."""
     plans = load_spec(spec_path, overrides)
-    return [execute(plan, runs_dir, progress) for plan in plans]
+    if len(plans) > max_runs:
+        raise SpecError(f"{Path(spec_path).name} asks for {len(plans)} runs, more than --max-runs {max_runs}; "
+                        f"pass --max-runs {len(plans)} to run them all")
+    if workers < 1:
+        raise SpecError(f"--workers must be at least 1, got {workers}")
+    runs_dir = check_folder(Path(runs_dir), "--runs-dir")
+    client, cluster, threads = None, None, None
+    if scheduler or workers > 1:
+        from distributed import Client, LocalCluster
+
+        if scheduler:
+            try:
+                client = Client(scheduler, timeout="10s")
+            except OSError as err:
+                raise SpecError(f"--scheduler {scheduler}: cannot connect ({err})") from err
+        else:
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            client = Client(cluster)
+        try:
+            _check_workers(client, plans, runs_dir)
+        except BaseException:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+            raise
+    prepared = [(plan, prepare(plan, runs_dir)) for plan in plans]
+    slots = 1 if client is None else max(1, len(client.scheduler_info().get("workers", {})))
+    bar = _Progress(len(prepared), slots, progress)
+    try:
+        return _run_serial(prepared, bar) if client is None else _run_on_dask(prepared, client, threads, bar)
+    except (KeyboardInterrupt, SystemExit):
+        _settle_interrupted(prepared)
+        raise
+    finally:
+        bar.close()
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
