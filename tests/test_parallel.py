@@ -18,19 +18,20 @@ import yaml
 
 from lab.cli import main
 from lab.paths import REPO_ROOT
-from lab.report import build_index, render_all, run_summary
+from lab.report import render_all, run_summary
 from lab.results import compare_results
 from lab.runner import SpecError, _worker_problems, load_spec, prepare, run_spec, write_status
 
 LAB = [sys.executable, "-m", "lab.cli"]
 # A seeded computation whose result depends on every parameter: parallel runs must match serial ones.
-BODY = ("import pathlib, time, numpy as np\n"
-        "time.sleep(pause)\n"
-        "if fail:\n    raise ValueError('this run fails on purpose')\n"
-        "rng = np.random.default_rng(seed)\n"
-        "pathlib.Path(output_dir, 'results.csv').write_text(\n"
-        "    f'model,metric,value,seed\\nm,score,{rng.normal() + alpha},{seed}\\nm,fit_seconds,{time.time()},{seed}\\n')\n"
-        "pathlib.Path(output_dir, 'metrics.json').write_text('{\"headline\": {\"score\": %f}}' % (rng.normal() + alpha))")
+BODY = """import pathlib, time, numpy as np
+time.sleep(pause)
+if fail:
+    raise ValueError('this run fails on purpose')
+score = np.random.default_rng(seed).normal() + alpha
+rows = f'model,metric,value,seed\\nm,score,{score},{seed}\\nm,fit_seconds,{time.time()},{seed}\\n'
+pathlib.Path(output_dir, 'results.csv').write_text(rows)
+pathlib.Path(output_dir, 'metrics.json').write_text('{"headline": {"score": %f}}' % score)"""
 
 
 def make_notebook(path: Path) -> Path:
