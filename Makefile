@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPEC ?= experiments/quickstart.yaml
+WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .PHONY: install reports test lab clean-runs
 
@@ -18,8 +19,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name lab --display-name "Python (lab)" >/dev/null
 	touch $(STAMP)
 
+# The quickstart's runs in parallel, one Dask worker process per core.
 reports: install
-	$(BIN)/lab run $(SPEC)
+	$(BIN)/lab run $(SPEC) --workers $(WORKERS)
 
 # Lint and type-check first (seconds), then the test suite.
 test: install

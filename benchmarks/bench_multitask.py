@@ -4,7 +4,8 @@ Prints, for multi-stage, cascade, the funnel-aware and the multi-objective graph
 AUC and true drawdowns captured at K (mean ± std over seeds), funnel violations, fit time and peak
 memory; then whether each bar is met, on the paired per-seed gap. Ten seeds by default: a single seed's
 drawdown AUC moves by about 0.01 between models, so three seeds cannot tell a match from a small loss.
-``--notebook`` also times the notebook at its default scale.
+The comparison is the study's own ``run`` (``lab.multitask.study``) at the notebook's defaults but for the
+options below. ``--notebook`` also times the notebook at its default scale.
 
     .venv/bin/python benchmarks/bench_multitask.py [--n-users 10000] [--seeds 10] [--n-jobs 2] [--notebook]
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab.multitask.evaluate import compare_over_seeds, paired_gap
+from lab.multitask.study import GRAPH_MODEL, Config, bar_gap, run
 
 REPO = Path(__file__).resolve().parents[1]
 SHOWN = ["multi_stage", "cascade", "multi_stage_mlp", "cascade_mlp", "shared_bottom", "mmoe", "ple", "funnel_aware",
@@ -37,9 +38,8 @@ def main() -> None:
     parser.add_argument("--notebook", action="store_true", help="also time the notebook at its default scale")
     args = parser.parse_args()
 
-    start = time.perf_counter()
-    params = {"n_users": args.n_users}
-    results, _ = compare_over_seeds("", params, list(range(args.seeds)), k_share=args.k_share, n_jobs=args.n_jobs)
+    result = run(Config(n_users=args.n_users, n_seeds=args.seeds, k_share=args.k_share, n_jobs=args.n_jobs))
+    results = result.results
     stats = results.groupby(["model", "metric"])["value"].agg(["mean", "std"])
     metrics = ["auc_drawdown", "logloss_drawdown", "ece_drawdown", "drawdowns_captured_at_k",
                "realised_drawdowns_at_k", "funnel_violations", "fit_seconds"]
@@ -50,20 +50,20 @@ def main() -> None:
         print(table)
 
     mean, std = stats["mean"], stats["std"]
-    mog = "multi_objective_graph"
+    mog = GRAPH_MODEL
     for metric in ("auc_drawdown", "drawdowns_captured_at_k"):
-        gap, best = paired_gap(results, metric, mog)
-        verdict = "MET" if gap.mean() >= 0 else "NOT MET" + (" (short by less than the paired spread)"
-                                                             if gap.mean() + gap.std() >= 0 else "")
+        gap = bar_gap(results, metric)
+        best = gap.baseline
+        verdict = "MET" if gap.met else "NOT MET" + (" (short by less than the paired spread)"
+                                                     if gap.within_spread else "")
         print(f"BAR {metric}: {mog} {mean[(mog, metric)]:.3f} ± {std[(mog, metric)]:.3f} vs best baseline {best} "
               f"{mean[(best, metric)]:.3f} ± {std[(best, metric)]:.3f}; paired gap per seed "
-              f"{gap.mean():+.3f} ± {gap.std():.3f} ({', '.join(f'{g:+.3f}' for g in gap)}; "
-              f"ahead on {(gap > 0).sum()} "
-              f"of {len(gap)} seeds) -> {verdict}")
+              f"{gap.mean:+.3f} ± {gap.spread:.3f} ({', '.join(f'{g:+.3f}' for g in gap.per_seed)}; "
+              f"ahead on {gap.wins} of {len(gap.per_seed)} seeds) -> {verdict}")
     violations = results.query("model == 'funnel_aware' and metric == 'funnel_violations'")["value"].max()
     print(f"BAR funnel violations of funnel_aware (max over seeds): {violations:.4f} -> "
           f"{'MET' if violations == 0 else 'NOT MET'}")
-    print(f"comparison wall time: {time.perf_counter() - start:.1f} s; "
+    print(f"comparison wall time: {result.runtime_seconds:.1f} s; "
           f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
     if args.notebook:

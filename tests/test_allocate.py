@@ -1,11 +1,6 @@
 """Allocation solvers: feasibility, bounds against HiGHS, baselines, value tables, bad input, notebook."""
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,15 +8,17 @@ import pytest
 from lab.allocate import (NOTHING, evaluate, is_feasible, make_problem, oracle_values, read_values, solve_dual,
                           solve_greedy, solve_lp, solve_milp, solve_random, synthetic_values, to_problem,
                           true_incremental_value, validate_values)
-from lab.data import OFFERS, SchemaError, simulate_world
-from lab.allocate.study import campaign_budget, campaign_limits
-
-ROOT = Path(__file__).resolve().parents[1]
+from lab.allocate import plots
+from lab.allocate.study import (Config, campaign_budget, campaign_limits, comparison_table, run, sweep_table,
+                                verdict)
+from lab.core import SchemaError
+from lab.data import OFFERS, simulate_world
+from lab.results import check_results
 
 
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
-    return synthetic_values(1500, n_offers=4, seed=1)
+    return synthetic_values(1500, n_offers=4, random_state=1)
 
 
 @pytest.mark.parametrize("limits", [None, {"offer_0": 300, "offer_2": 40}])
@@ -105,46 +102,61 @@ def test_value_table_round_trip_and_missing_costs(tmp_path):
     assert to_problem(table, budget=10.0).offers == ("coupon", "vip")
 
 
-@pytest.mark.parametrize("frame, budget, limits, message", [
-    (pd.DataFrame({"user_id": [1], "value_coupon": [1.0], "cost_coupon": [-2.0]}), 1.0, None, "negative cost"),
-    (pd.DataFrame({"user_id": [1], "value_gift": [1.0]}), 1.0, None, "offer 'gift' has no column 'cost_gift'"),
-    (pd.DataFrame({"user_id": [1], "score": [1.0]}), 1.0, None, "no offers"),
-    (pd.DataFrame({"user_id": [1], "value_sms": [1.0], "cost_vip": [1.0]}), 1.0, None, "no matching value_"),
-    (pd.DataFrame({"user_id": [1, 1], "value_sms": [1.0, 2.0]}), 1.0, None, "repeats"),
-    (pd.DataFrame({"user_id": [1], "value_sms": [np.nan]}), 1.0, None, "missing"),
-    (pd.DataFrame({"user_id": [1], "value_sms": [1.0]}), -5.0, None, "budget: must be >= 0"),
-    (pd.DataFrame({"user_id": [1], "value_sms": [1.0]}), 1.0, {"coupon": 3}, "'coupon' is not among"),
-    (pd.DataFrame({"user_id": [1], "value_sms": [1.0]}), 1.0, {"sms": -1}, "whole number of users >= 0"),
-    (pd.DataFrame({"user_id": [1], "value_sms": [1.0]}), 1.0, {"sms": 2.5}, "whole number of users >= 0"),
+@pytest.mark.parametrize("frame, message", [
+    (pd.DataFrame({"user_id": [1], "value_coupon": [1.0], "cost_coupon": [-2.0]}), "negative cost"),
+    (pd.DataFrame({"user_id": [1], "value_gift": [1.0]}), "offer 'gift' has no column 'cost_gift'"),
+    (pd.DataFrame({"user_id": [1], "score": [1.0]}), "no offers"),
+    (pd.DataFrame({"user_id": [1], "value_sms": [1.0], "cost_vip": [1.0]}), "no matching value_"),
+    (pd.DataFrame({"user_id": [1, 1], "value_sms": [1.0, 2.0]}), "repeats"),
+    (pd.DataFrame({"user_id": [1], "value_sms": [np.nan]}), "missing"),
 ])
-def test_bad_input_raises_one_schema_error(frame, budget, limits, message):
+def test_bad_value_table_raises_one_schema_error(frame, message):
     with pytest.raises(SchemaError, match=message):
-        to_problem(validate_values(frame), budget=budget, limits=limits)
+        validate_values(frame)
+
+
+@pytest.mark.parametrize("budget, limits, message", [
+    (-5.0, None, "budget: must be >= 0"),
+    (1.0, {"coupon": 3}, "'coupon' is not among"),
+    (1.0, {"sms": -1}, "whole number of users >= 0"),
+    (1.0, {"sms": 2.5}, "whole number of users >= 0"),
+])
+def test_bad_parameters_raise_one_value_error(budget, limits, message):
+    table = validate_values(pd.DataFrame({"user_id": [1], "value_sms": [1.0]}))
+    with pytest.raises(ValueError, match=message) as err:
+        to_problem(table, budget=budget, limits=limits)
+    assert not isinstance(err.value, SchemaError)
 
 
 def test_make_problem_checks_shapes():
     with pytest.raises(SchemaError, match="costs: expected shape"):
         make_problem(np.ones((3, 2)), costs=np.ones(3), budget=1.0)
-    with pytest.raises(SchemaError, match="distinct offer names"):
+    with pytest.raises(ValueError, match="distinct offer names"):
         make_problem(np.ones((3, 2)), costs=np.ones(2), budget=1.0, offers=("a", "a"))
 
 
-def test_notebook_runs_tiny(tmp_path):
-    out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "papermill", "-k", "lab", str(ROOT / "notebooks" / "50_budget_allocation.ipynb"),
-           str(tmp_path / "out.ipynb"), "-p", "output_dir", str(out), "-p", "n_users", "600",
-           "-p", "n_seeds", "1", "-p", "uplift_learner", "t_learner", "-y", "budget_grid: [1.0, 4.0]"]
-    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
-    results = pd.read_csv(out / "results.csv")
+def test_study_runs_tiny_on_the_world():
+    result = run(Config(n_users=600, uplift_learner="t_learner", budget_grid=(1.0, 4.0)))
+    results = check_results(result.results)
+    comparison = results[results["source"].isna() & (results["metric"] != "fit_seconds")]
     models = {"dual", "milp", "greedy_value", "greedy_ratio", "response_allocation", "uplift_allocation",
               "random", "oracle"}
-    metrics = {"objective", "gap_to_lp_pct", "gap_to_milp_pct", "seconds", "true_incremental_value"}
-    assert set(results["model"]) == models and set(results["metric"]) == metrics
-    assert (results.groupby("model")["metric"].nunique() == len(metrics)).all()
-    headline = json.loads((out / "metrics.json").read_text())["headline"]
-    assert "uplift_minus_response_true_value" in headline
-    truth = results.query("metric == 'true_incremental_value'").set_index("model")["value"]
+    metrics = {"objective", "gap_to_lp_pct", "gap_to_milp_pct", "solve_seconds", "true_incremental_value"}
+    assert set(comparison["model"]) == models and set(comparison["metric"]) == metrics
+    assert (comparison.groupby("model")["metric"].nunique() == len(metrics)).all()
+    assert (comparison["budget"] == 600 * 5.0).all()
+    fits = results[results["metric"] == "fit_seconds"]
+    assert set(fits["model"]) == {"ticket_model", "response_model", "uplift_model"} and (fits["value"] > 0).all()
+    sweep = results[results["source"].notna()]
+    assert set(sweep["source"]) == {"uplift", "response", "oracle"} and set(sweep["budget"]) == {600.0, 2400.0}
+    assert "uplift_minus_response_true_value" in result.headline
+    truth = comparison.query("metric == 'true_incremental_value'").set_index("model")["value"]
     assert truth["oracle"] >= truth.drop("oracle").max() * (1 - 1e-3)
+    assert list(comparison_table(result).index) == ["dual", "milp", "greedy_value", "greedy_ratio",
+                                                    "response_allocation", "uplift_allocation", "random", "oracle"]
+    assert list(sweep_table(result).columns) == ["oracle", "random", "response", "uplift"]
+    assert "True incremental value" in verdict(result)
+    assert plots.value_vs_budget(result) is not None and plots.offer_mix_per_segment(result) is not None
 
 
 def test_roi_floor_keeps_low_return_offers_out():
@@ -159,29 +171,36 @@ def test_roi_floor_keeps_low_return_offers_out():
     assert not is_feasible(floored, np.array([1, 1]))
 
 
-def test_notebook_runs_on_a_researchers_value_table(tmp_path):
+def test_study_runs_on_a_researchers_value_table(tmp_path):
     """The README's own-data command: a table without the world's offers, default limit shares."""
-    table = synthetic_values(300, n_offers=2, seed=1)
+    table = synthetic_values(300, n_offers=2, random_state=1)
     table.to_csv(tmp_path / "values.csv", index=False)
-    out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "papermill", "-k", "lab", str(ROOT / "notebooks" / "50_budget_allocation.ipynb"),
-           str(tmp_path / "out.ipynb"), "-p", "output_dir", str(out), "-p", "values_path", str(tmp_path / "values.csv"),
-           "-p", "budget", "200", "-y", "budget_grid: [100.0, 200.0]"]
-    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
-    results = pd.read_csv(out / "results.csv")
+    result = run(Config(data_path=str(tmp_path / "values.csv"), budget=200.0, budget_grid=(0.5, 1.0)))
+    results = check_results(result.results)
     assert {"dual", "milp", "greedy_value", "greedy_ratio", "random"} == set(results["model"])
     assert "true_incremental_value" not in set(results["metric"])
+    assert set(results["source"].dropna()) == {"values"} and "fit_seconds" not in set(results["metric"])
+    assert result.artefacts["ignored_limits"] == ["rate_discount"]
+    assert plots.offer_mix_per_segment(result) is None  # the table has no segment column
+    assert list(sweep_table(result).index) == [150.0, 300.0]
+
+
+def test_bad_study_parameters_are_refused():
+    with pytest.raises(ValueError, match="n_seeds"):
+        run(Config(n_seeds=0))
+    with pytest.raises(ValueError, match="budget_grid"):
+        run(Config(budget_grid=()))
 
 
 def test_campaign_budget_and_limits_are_checked():
-    table = synthetic_values(100, n_offers=2, seed=0)
+    table = synthetic_values(100, n_offers=2, random_state=0)
     assert campaign_budget(100, budget=50.0, budget_per_user=5.0) == 50.0
     assert campaign_budget(100, budget_per_user=5.0) == 500.0
-    with pytest.raises(SchemaError, match="budget"):
+    with pytest.raises(ValueError, match="budget"):
         campaign_budget(100, budget=-1.0)
     limits, ignored = campaign_limits(table, {"offer_0": 0.1, "rate_discount": 0.05})
     assert limits == {"offer_0": 10} and ignored == ["rate_discount"]
-    with pytest.raises(SchemaError, match="limit_shares"):
+    with pytest.raises(ValueError, match="limit_shares"):
         campaign_limits(table, {"offer_0": 1.5})
-    with pytest.raises(SchemaError, match="roi_floor"):
+    with pytest.raises(ValueError, match="roi_floor"):
         to_problem(table, 10.0, roi_floor=-1.0)

@@ -24,11 +24,13 @@ MAX_CODE_LINES = 90
 # Each notebook at the smallest scale that still exercises every section (seconds, not minutes).
 TINY: dict[str, dict] = {
     "00_world_overview.ipynb": {"n_users": 400, "n_days": 8, "shift_day": 4},
-    "10_lookalike_dynamic_gnn.ipynb": {},
-    "20_multitask_segmentation.ipynb": {},
-    "30_lice_explanation.ipynb": {},
-    "40_uplift_study.ipynb": {},
-    "50_budget_allocation.ipynb": {},
+    "10_lookalike_dynamic_gnn.ipynb": {"n_users": 300, "n_days": 12, "shift_day": 8, "train_end": 5, "epochs": 2,
+                                       "n_seeds": 2, "ablations": ["single_aggregator", "static_graph"]},
+    "20_multitask_segmentation.ipynb": {"n_users": 1200, "n_days": 8, "shift_day": 5, "n_seeds": 2, "max_epochs": 4,
+                                        "n_ensemble": 2, "n_jobs": 1},
+    "30_lice_explanation.ipynb": {"n_users": 500, "n_seeds": 2, "epochs": 4, "max_clusters": 3, "hidden": [8, 4]},
+    "40_uplift_study.ipynb": {"n_users": 2500, "methods": ["s_learner", "uplift_forest", "tarnet"]},
+    "50_budget_allocation.ipynb": {"n_users": 600, "uplift_learner": "t_learner", "budget_grid": [1.0, 4.0]},
 }
 
 

@@ -43,22 +43,132 @@ def _core_cases() -> dict[str, Case]:
 
 # --- lookalike -----------------------------------------------------------------------------------
 def _lookalike_cases() -> dict[str, Case]:
-    return {}
+    import numpy as np
+
+    from lab.data import simulate_world
+    from lab.lookalike import (BaggingPU, DeepWalk, DynamicGNN, GraphSeries, RuleTargeting, SeedSimilarity,
+                               StaticGraphSAGE, UserCF)
+
+    def graph():
+        observed = simulate_world(n_users=150, n_days=6, shift_days=(4,), seed=0, edges_per_user_day=0.3).observed
+        series = GraphSeries(observed["users"], observed["interactions"], observed["edges"],
+                             product_ids=observed["products"]["product_id"])
+        return series, (np.arange(series.n_users) < 15).astype(int)
+
+    def snapshots():
+        series, y = graph()
+        days = [series.snapshot(d) for d in range(1, 5)]
+        return (days, y), (days,)
+
+    def union():
+        series, y = graph()
+        snapshot = series.union_snapshot(5)
+        return (snapshot, y), (snapshot,)
+
+    def features():
+        X = np.random.default_rng(0).normal(size=(120, 5))
+        y = (X[:, 0] > 0.8).astype(int)
+        return (X, y), (X,)
+
+    score = ("decision_function",)
+    return {
+        "DynamicGNN": Case(lambda: DynamicGNN(epochs=2, hidden_channels=8), snapshots,
+                           ("decision_function", "rollout")),
+        "RuleTargeting": Case(RuleTargeting, features, score),
+        "SeedSimilarity": Case(lambda: SeedSimilarity("max", n_prototypes=4), features, score),
+        "UserCF": Case(lambda: UserCF(n_neighbours=10), features, score),
+        "BaggingPU": Case(lambda: BaggingPU(n_estimators=5), features, score),
+        "DeepWalk": Case(lambda: DeepWalk(epochs=1, walks_per_node=2), union, score),
+        "StaticGraphSAGE": Case(lambda: StaticGraphSAGE(epochs=5), union, score),
+    }
+
+
+def _lookalike_sklearn() -> list[BaseEstimator]:
+    from lab.lookalike import BaggingPU, RuleTargeting, SeedSimilarity, UserCF
+
+    return [RuleTargeting(), SeedSimilarity(), SeedSimilarity("max", n_prototypes=3), UserCF(n_neighbours=5),
+            BaggingPU(n_estimators=3)]
 
 
 # --- multitask -----------------------------------------------------------------------------------
 def _multitask_cases() -> dict[str, Case]:
-    return {}
+    from lab.data import simulate_world
+    from lab.multitask import (CascadeSelector, DrawdownValueModel, MultiStageSelector, MultiTaskFunnelClassifier,
+                               build_funnel_data, train_test_rows)
+
+    def funnel():
+        """Fitted on a ``FunnelData`` view of the training users (labels inside), scored on the test users."""
+        data = build_funnel_data(simulate_world(n_users=1000, n_days=4, shift_days=(2,), seed=0))
+        train, test = train_test_rows(data, seed=0)
+        return (data[train],), (data[test],)
+
+    proba = ("predict_proba", "stage_scores")
+    return {
+        "MultiStageSelector": Case(lambda: MultiStageSelector("gbm"), funnel, proba),
+        "CascadeSelector": Case(lambda: CascadeSelector("mlp"), funnel, proba),
+        "MultiTaskFunnelClassifier": Case(lambda: MultiTaskFunnelClassifier(use_graph=True, use_sequence=True,
+                                                                            n_ensemble=2, max_epochs=3),
+                                          funnel, ("predict_proba", "predict", "member_proba")),
+        "DrawdownValueModel": Case(lambda: DrawdownValueModel(max_iter=10), funnel, ("predict",)),
+    }
 
 
 # --- explain -------------------------------------------------------------------------------------
 def _explain_cases() -> dict[str, Case]:
-    return {}
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from lab.explain import LICE, RuleSetSurrogate, SoftTreeDistiller, TorchMLPClassifier
+
+    x = np.random.default_rng(0).normal(size=(120, 3)).astype(np.float32)
+    decision = (x[:, 0] + x[:, 1] > 0).astype(int)
+
+    def network() -> nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            module = nn.Sequential()
+            module.add_module("encoder", nn.Sequential(nn.Linear(3, 4), nn.Tanh()))
+            module.add_module("head", nn.Linear(4, 1))
+        return module
+
+    return {
+        "TorchMLPClassifier": Case(lambda: TorchMLPClassifier(hidden=(4,), epochs=2), lambda: ((x, decision), (x,)),
+                                   ("predict", "predict_proba", "decision_function")),
+        "RuleSetSurrogate": Case(lambda: RuleSetSurrogate(max_depth=2), lambda: ((x, decision), (x,)), ("predict",)),
+        "SoftTreeDistiller": Case(lambda: SoftTreeDistiller(depth=2, epochs=2),
+                                  lambda: ((x, decision * 0.8 + 0.1), (x,)), ("predict_proba",)),
+        "LICE": Case(lambda: LICE(network(), layers=["encoder"], max_clusters=2, n_init=2), lambda: ((x,), (x,)),
+                     ("assign", "predict", "local_importance", "explain")),
+    }
+
+
+def _explain_sklearn() -> list[BaseEstimator]:
+    from lab.explain import RuleSetSurrogate, TorchMLPClassifier
+
+    return [TorchMLPClassifier(), RuleSetSurrogate()]
 
 
 # --- uplift --------------------------------------------------------------------------------------
 def _uplift_cases() -> dict[str, Case]:
-    return {}
+    """The effect learners take ``(X, t, y)`` and predict ``effect(X)``: not ``check_estimator`` material."""
+    import numpy as np
+
+    from lab.uplift import EconMLLearner, RepresentationLearner, UpliftForest
+
+    def treated_outcomes():
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(300, 4))
+        t = (rng.random(300) < 0.5).astype(int)
+        y = X[:, 0] + t * (1.0 + X[:, 1]) + rng.normal(0, 0.5, 300)
+        return (X, t, y), (X[:20],)
+
+    return {
+        "EconMLLearner": Case(lambda: EconMLLearner(method="t_learner", max_iter=10), treated_outcomes, ("effect",)),
+        "UpliftForest": Case(lambda: UpliftForest(n_estimators=3, min_samples_leaf=10), treated_outcomes, ("effect",)),
+        "RepresentationLearner": Case(lambda: RepresentationLearner(rep_dim=8, head_dim=8, max_epochs=2, n_ensemble=2),
+                                      treated_outcomes, ("effect", "predict_outcomes")),
+    }
 
 
 # --- allocate ------------------------------------------------------------------------------------
@@ -68,7 +178,7 @@ def _allocate_cases() -> dict[str, Case]:
 
 def _sklearn_estimators() -> list[BaseEstimator]:
     """Exported estimators that take ``(X, y)``: each passes ``check_estimator``."""
-    return []
+    return [*_lookalike_sklearn(), *_explain_sklearn()]
 
 
 CASES = {**_core_cases(), **_lookalike_cases(), **_multitask_cases(), **_explain_cases(), **_uplift_cases(),

@@ -1,8 +1,6 @@
 """Behaviour of the lookalike study: samplers, snapshots, the model's contract, metrics, the results
-contract, bad input, and one tiny papermill run of the notebook."""
+contract, the study's run and verdict, and bad input (the notebook's tiny run is in test_contract)."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,13 +9,13 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from lab.data import SchemaError, simulate_world
-from lab.lookalike import (CentreAttentionAggregation, DynamicGNN, GraphSeries, audience_stability,
-                           cumulative_gains, discover, expand, identify, ranking_metrics, rolling_evaluation,
-                           sample_neighbours)
-from lab.lookalike.baselines import BaggingPU, DeepWalk, SeedSimilarity, UserCF, random_walks
+from lab.lookalike import (BaggingPU, CentreAttentionAggregation, DeepWalk, DynamicGNN, GraphSeries, SeedSimilarity,
+                           UserCF, audience_metrics, audience_stability, cumulative_gains, discover, expand, identify,
+                           rolling_evaluation, sample_neighbours)
+from lab.lookalike.baselines import random_walks
 from lab.lookalike.evaluate import supervised_reference
-
-ROOT = Path(__file__).resolve().parents[1]
+from lab.lookalike.study import Config, after_shift, comparison_table, run, verdict
+from lab.results import check_results
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +73,16 @@ def test_dynamic_gnn_contract_and_pu_fit(series, world):
     snaps = [series.snapshot(d) for d in range(1, 8)]
     model = DynamicGNN(epochs=3, hidden_channels=8, memory=True)
     assert model.fit(snaps, positives) is model
-    scores = model.decision_function(snaps)
-    assert scores.shape == (7, 400) and np.isfinite(scores).all()
-    assert model.embedding_.shape == (400, 8) and model.attention_.shape == (7, 400, 4)
+    rollout = model.rollout(snaps)
+    assert rollout.scores.shape == (7, 400) and np.isfinite(rollout.scores).all()
+    assert rollout.embedding.shape == (400, 8) and rollout.attention.shape == (7, 400, 4)
+    assert np.array_equal(model.decision_function(snaps), rollout.scores)
     assert len(model.validation_auc_) == 3
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    DynamicGNN(epochs=1, hidden_channels=8, random_state=5).fit(snaps, positives)
+    assert torch.equal(torch.rand(1), before), "fit must not move torch's global random state"
     with pytest.raises(ValueError):
         DynamicGNN(epochs=1).fit(snaps, np.zeros(400, bool))
     with pytest.raises(ValueError):
@@ -87,10 +91,10 @@ def test_dynamic_gnn_contract_and_pu_fit(series, world):
 
 def test_ranking_metrics_on_a_perfect_and_a_reversed_score():
     y = np.r_[np.ones(10), np.zeros(90)]
-    perfect = ranking_metrics(y, -np.arange(100.0), n_seeds=10)
+    perfect = audience_metrics(y, -np.arange(100.0), n_seeds=10)
     assert perfect["auc"] == 1.0 and perfect["recall_at_1x"] == 1.0 and perfect["precision_at_1x"] == 1.0
     assert perfect["lift_at_10pct"] == pytest.approx(10.0)
-    reversed_ = ranking_metrics(y, np.arange(100.0), n_seeds=10)
+    reversed_ = audience_metrics(y, np.arange(100.0), n_seeds=10)
     assert reversed_["auc"] == 0.0 and reversed_["recall_at_1x"] == 0.0
     x, gains = cumulative_gains(y, -np.arange(100.0))
     assert gains[0] == 0 and gains[-1] == 1 and np.all(np.diff(gains) >= 0)
@@ -110,25 +114,28 @@ def test_baselines_score_seeds_above_the_rest():
 
 def test_random_walks_follow_edges(series):
     snap = series.union_snapshot(10)
-    walks = random_walks(snap.edge_index, 400, walk_length=5, walks_per_node=2, generator=torch.Generator().manual_seed(0))
+    walks = random_walks(snap.edge_index, 400, walk_length=5, walks_per_node=2,
+                         generator=torch.Generator().manual_seed(0))
     edges = set(map(tuple, snap.edge_index.T.tolist()))
     steps = torch.stack([walks[:, :-1].reshape(-1), walks[:, 1:].reshape(-1)], 1).tolist()
     assert all(a == b or (a, b) in edges for a, b in steps)
-    scores = DeepWalk(epochs=1, walks_per_node=2, seed=0).fit(snap, np.arange(400) < 20).decision_function()
+    scores = DeepWalk(epochs=1, walks_per_node=2, random_state=0).fit(snap, np.arange(400) < 20).decision_function()
     assert scores.shape == (400,) and np.isfinite(scores).all()
 
 
 def test_rolling_evaluation_follows_the_results_contract(world):
     run = rolling_evaluation(world, seed=0, train_end=5, gnn_params={"epochs": 2, "hidden_channels": 8},
                              ablations=("single_aggregator", "static_graph", "add_update"), progress=False)
-    res = run.results
-    assert {"model", "metric", "value", "split", "seed"} <= set(res.columns)
+    res = check_results(run.results)
+    assert set(res.columns) == {"model", "metric", "value", "split", "day", "seed"}
     models = set(res["model"])
     assert {"dynamic_gnn", "oracle", "dynamic_gnn_ablation_single_aggregator", "dynamic_gnn_ablation_static_graph",
             "dynamic_gnn_ablation_add_update",
             "logistic_regression", "bagging_pu", "deepwalk", "graphsage_static", "user_cf"} <= models
     assert {"auc", "pr_auc", "recall_at_1x", "recall_at_10x", "lift_at_1pct", "lift_at_10pct"} <= set(res["metric"])
-    assert set(res["split"]) == {"test"} | {str(d) for d in range(5, 12)}
+    scored = res[res["metric"] != "fit_seconds"]
+    assert set(scored["split"]) == {"test"} and set(scored["day"]) == set(range(5, 12))
+    assert res.loc[res["metric"] == "fit_seconds", ["model", "split"]].values.tolist() == [["dynamic_gnn", "train"]]
     oracle = res[(res["model"] == "oracle") & (res["metric"] == "auc")]["value"]
     assert oracle.min() > 0.7 and np.isfinite(res["value"]).all()
     assert run.scores["dynamic_gnn"].shape == (7, 400) and "supervised_reference" in models
@@ -174,18 +181,26 @@ def test_bad_tables_raise_schema_error(world):
         GraphSeries(obs["users"], obs["interactions"], edges)
 
 
-def test_notebook_runs_tiny(tmp_path):
-    papermill = pytest.importorskip("papermill")
-    out = tmp_path / "out"
-    papermill.execute_notebook(
-        str(ROOT / "notebooks" / "10_lookalike_dynamic_gnn.ipynb"), str(tmp_path / "nb.ipynb"), kernel_name="lab",
-        cwd=str(ROOT), progress_bar=False,
-        parameters={"output_dir": str(out), "n_users": 300, "n_days": 12, "shift_day": 8, "train_end": 5,
-                    "epochs": 2, "n_seeds": 1, "ablations": "single_aggregator"})
-    results = pd.read_csv(out / "results.csv")
-    assert {"dynamic_gnn", "oracle", "dynamic_gnn_ablation_single_aggregator"} <= set(results["model"])
-    for figure in ("auc_by_day", "cumulative_gains", "aggregator_attention"):
-        assert (out / f"{figure}.png").exists()
+def test_study_run_keeps_raw_rows_and_computes_the_mean_after_the_shift():
+    config = Config(n_users=300, n_days=12, shift_day=8, train_end=5, epochs=2, n_seeds=2,
+                    ablations=("single_aggregator",))
+    result = run(config)
+    rows = check_results(result.results)
+    assert set(rows["split"]) == {"train", "test"} and result.runtime_seconds > 0
+    dynamic = rows[(rows["model"] == "dynamic_gnn") & (rows["metric"] == "auc") & (rows["seed"] == 1)]
+    after = after_shift(result).set_index(["model", "metric", "seed"])["value"]
+    assert after[("dynamic_gnn", "auc", 1)] == pytest.approx(dynamic.loc[dynamic["day"] >= 8, "value"].mean())
+    assert result.headline["dynamic_gnn_auc_after_shift"] == pytest.approx(
+        after.loc["dynamic_gnn", "auc"].mean())
+    assert {"oracle", "dynamic_gnn_ablation_single_aggregator"} <= set(comparison_table(result).index)
+    assert "dynamic GNN reaches AUC" in verdict(result)
+
+
+def test_study_refuses_bad_parameters():
+    with pytest.raises(ValueError, match="ablations"):
+        run(Config(ablations=("no_such_ablation",)))
+    with pytest.raises(ValueError, match="n_seeds"):
+        run(Config(n_seeds=0))
 
 
 def test_own_data_without_oracle_is_scored_against_later_seeds(world, tmp_path):
@@ -213,10 +228,11 @@ def test_product_ids_are_labels_not_positions(world, series):
         GraphSeries(obs["users"], interactions, obs["edges"], product_ids=obs["products"]["product_id"])
 
 
-def test_users_with_missing_values_are_refused(world):
+def test_users_with_missing_values_are_imputed_by_the_shared_encoder(world):
     users = world.observed["users"].assign(score_from_crm=np.where(np.arange(400) < 3, np.nan, 1.0))
-    with pytest.raises(SchemaError, match="score_from_crm"):
-        GraphSeries(users, world.observed["interactions"], world.observed["edges"])
+    series = GraphSeries(users, world.observed["interactions"], world.observed["edges"])
+    assert "score_from_crm_missing" in series.static_names and np.isfinite(series.static).all()
+    assert "region=0" in series.static_names  # codes are one-hot, not numbers
 
 
 def test_unknown_featured_product_is_refused(world):

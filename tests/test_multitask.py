@@ -1,24 +1,28 @@
-"""Multi-task funnel study: model contract, funnel-order invariant, selection, segments, notebook run."""
+"""Multi-task funnel study: model contract, funnel-order invariant, selection, segments, the study's run."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from lab.core import validation_folds
 from lab.data import STAGES, SchemaError, World, simulate_world
 from lab.multitask import (CascadeSelector, DrawdownValueModel, MultiStageSelector, MultiTaskFunnelClassifier,
-                           assign_tiers, build_funnel_data, selection_overlap, stp_table, tier_table,
+                           assign_tiers, build_funnel_data, plots, selection_overlap, stp_table, tier_table,
                            train_test_rows)
-from lab.multitask.evaluate import (compare_over_seeds, expected_calibration_error,
-                                    funnel_violation_rate)
+from lab.multitask.evaluate import expected_calibration_error, funnel_violation_rate
+from lab.multitask.study import (Config, Gap, audience_overlap, comparison_table, data_summary, design_table, run,
+                                 verdict, weighting_summary)
+from lab.results import save_figure, write_results
 
-REPO = Path(__file__).resolve().parents[1]
+matplotlib.use("Agg")
 CONTRACT_MODELS = {"multi_stage", "cascade", "shared_bottom", "mmoe", "ple", "funnel_aware",
                    "multi_objective_graph", "oracle"}
+TINY = {"n_users": 1500, "n_days": 10, "shift_day": 6, "max_epochs": 3, "n_jobs": 1}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +48,13 @@ def test_funnel_data_shapes_and_graph(data, world):
     assert (data.sequence_items[:, -1] > 0).mean() > 0.5  # left-padded: the last slot holds the latest event
     view = data[np.array([3, 5])]
     assert view.labels.shape == (2, 5) and view.n_users == n
+
+
+def test_users_are_encoded_by_the_shared_encoder(data):
+    """Region and channel are one-hot (region was dropped before the shared encoder), ids are not features."""
+    names = set(data.feature_names)
+    assert {f"region={r}" for r in range(6)} <= names and "preferred_channel=email" in names
+    assert "user_id" not in names and {"income", "savings_balance"} <= names
 
 
 @pytest.mark.parametrize("architecture", ["shared_bottom", "mmoe", "ple", "funnel_aware"])
@@ -74,14 +85,14 @@ def test_graph_model_never_violates_funnel_order_and_learns_weights(data, split,
 def test_ensemble_members_validate_on_disjoint_folds_and_average_in_funnel_order(data, split):
     train, test = split
     model = MultiTaskFunnelClassifier("funnel_aware", use_graph=True, n_ensemble=3, max_epochs=8, patience=8)
-    folds = model._validation_folds(len(train))
+    folds = validation_folds(len(train), model.validation_fraction, model.n_ensemble, model.random_state)
     rows = np.concatenate(folds)
     assert len(folds) == 3 and len(np.unique(rows)) == len(rows)  # disjoint
     assert abs(len(folds[0]) - 0.15 * len(train)) < 0.02 * len(train)
     proba = model.fit(data[train]).predict_proba(data[test])
     assert len(model.networks_) == 3
     single = MultiTaskFunnelClassifier("funnel_aware", use_graph=True, max_epochs=8, patience=8).fit(data[train])
-    members = model._member_proba(data[test])
+    members = model.member_proba(data[test])
     assert np.allclose(single.predict_proba(data[test]), members[0], atol=1e-6)  # member 0 is the single network
     assert np.allclose(proba, members.mean(0)) and not np.allclose(members[0], members[1])
     assert funnel_violation_rate(proba) == 0.0
@@ -112,15 +123,19 @@ def test_baselines_contract_and_selection(data, split):
     assert worst[chosen].min() >= np.sort(worst)[-40]
 
 
-def test_metrics_and_results_contract():
-    params = {"n_users": 1500, "n_days": 10, "shift_days": (6,)}
-    results, states = compare_over_seeds("", params, [1], max_epochs=3, n_jobs=1)
-    assert set(states[0]["proba"]) == set(results["model"])
+@pytest.fixture(scope="module")
+def result():
+    return run(Config(seed=1, n_seeds=2, n_ensemble=2, **TINY))
+
+
+def test_metrics_and_results_contract(result):
+    results = result.results.query("seed == 1")
+    assert set(result.artefacts["fits"][0].proba) == set(results["model"])
     assert CONTRACT_MODELS <= set(results["model"])
     metrics = set(results["metric"])
     assert {f"{m}_{s}" for m in ("auc", "logloss", "ece") for s in STAGES} <= metrics
     assert {"drawdowns_captured_at_k", "funnel_violations"} <= metrics
-    assert (results["seed"] == 1).all() and results["value"].notna().all()
+    assert set(result.results["seed"]) == {1, 2} and results["value"].notna().all()
     captured = results.query("metric == 'drawdowns_captured_at_k'").set_index("model")["value"]
     assert captured["oracle"] >= captured.drop("oracle").max() - 1e-9  # the oracle picks the true top-K
     assert results.query("model == 'funnel_aware' and metric == 'funnel_violations'")["value"].item() == 0.0
@@ -171,19 +186,33 @@ def test_runs_on_user_tables_without_graph_or_oracle(world, tmp_path):
     assert model.predict_proba(data[test]).shape == (len(test), 5)
 
 
-def test_notebook_runs_at_tiny_scale(tmp_path):
-    papermill = pytest.importorskip("papermill")
-    out = tmp_path / "run"
-    papermill.execute_notebook(
-        str(REPO / "notebooks" / "20_multitask_segmentation.ipynb"), str(tmp_path / "out.ipynb"),
-        parameters={"output_dir": str(out), "n_users": 1200, "n_days": 8, "n_seeds": 2, "max_epochs": 4,
-                    "include_ablations": False},
-        kernel_name="lab", cwd=str(REPO), progress_bar=False)
-    results = pd.read_csv(out / "results.csv")
-    assert CONTRACT_MODELS <= set(results["model"]) and set(results["seed"]) == {0, 1}
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert "auc_drawdown_multi_objective_graph" in metrics["headline"]
-    assert {"roc_per_stage.png", "selection_overlap.png", "task_weights.png"} <= {p.name for p in out.iterdir()}
+def test_run_writes_results_figures_and_a_verdict(result, tmp_path):
+    for name in ("roc_per_stage", "selection_overlap", "task_weights"):
+        save_figure(getattr(plots, name)(result), tmp_path, name)
+    write_results(tmp_path, result)
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert CONTRACT_MODELS <= set(results["model"]) and set(results["seed"]) == {1, 2}
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert "auc_drawdown_multi_objective_graph" in metrics["headline"] and metrics["runtime_seconds"] > 0
+    assert metrics["config"]["n_users"] == 1500 and len(metrics["tiers"]) == 4 and metrics["k"] > 0
+    assert {"roc_per_stage.png", "selection_overlap.png", "task_weights.png"} <= {p.name for p in tmp_path.iterdir()}
+    assert verdict(result).startswith("**Verdict.**") and "1,500 users" in data_summary(result)
+    assert list(comparison_table(result).columns[:5]) == [f"auc_{s}" for s in STAGES]
+    assert len(design_table(result)) == 3 and "Jaccard" in audience_overlap(result)
+    assert weighting_summary(result).count("vs fixed equal weights") == 2
+
+
+def test_gap_words_follow_the_paired_spread():
+    assert Gap("auc_drawdown", "cascade", pd.Series([0.01, -0.005])).words() == "matches or beats it"
+    assert Gap("auc_drawdown", "cascade", pd.Series([0.01, -0.02])).words() == "falls short, within the seed spread"
+    assert Gap("auc_drawdown", "cascade", pd.Series([-0.01, -0.011])).words() == "falls short"
+
+
+@pytest.mark.parametrize("bad", [{"n_seeds": 0}, {"k_share": 0.0}, {"test_size": 1.0}, {"shift_day": 30},
+                                 {"n_ensemble": 0}])
+def test_bad_parameters_raise_value_error(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        run(Config(**bad))
 
 
 def shifted_product_ids(world, by: int = 100) -> World:
@@ -203,13 +232,15 @@ def test_product_ids_are_labels_not_positions(world, data):
     assert "log_count_product_100" in shifted.feature_names and shifted.n_products == data.n_products
 
 
-def test_compare_over_seeds_reads_user_tables_from_disk(world, tmp_path):
+def test_run_reads_user_tables_from_disk_once(world, tmp_path):
     for name in ("users", "funnel", "interactions", "edges", "products"):
         shifted_product_ids(world).observed[name].to_csv(tmp_path / f"{name}.csv", index=False)
-    results, _ = compare_over_seeds(str(tmp_path), {}, [0], k_share=0.1, n_jobs=1, max_epochs=3,
-                                    include_ablations=False)
-    assert {"multi_stage", "cascade", "funnel_aware", "multi_objective_graph"} <= set(results["model"])
-    assert "oracle" not in set(results["model"])
+    result = run(Config(data_dir=str(tmp_path), n_seeds=2, n_jobs=1, max_epochs=3, include_ablations=False))
+    assert {"multi_stage", "cascade", "funnel_aware", "multi_objective_graph"} <= set(result.results["model"])
+    assert "oracle" not in set(result.results["model"])
+    first, second = result.artefacts["fits"]
+    assert first.data is second.data and not np.array_equal(first.test, second.test)  # one read, fresh splits
+    assert "the tables in" in data_summary(result)
 
 
 def test_lice_opens_the_multi_objective_graph_model(data, split):

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import ast
 import json
-from pathlib import Path
 
 import nbformat
 import pandas as pd
 import papermill
 import pytest
 
-from lab.data import simulate_world
+from lab.data import OFFERS, simulate_world
 from lab.paths import REPO_ROOT
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
@@ -52,12 +51,18 @@ def run_overview(tmp_path, **params):
 def test_overview_runs_on_a_tiny_world(tmp_path):
     out = run_overview(tmp_path, n_users=400, n_days=8, shift_day=4, seed=1)
     results = pd.read_csv(out / "results.csv")
-    assert {"model", "metric", "value", "seed", "split"} <= set(results.columns)
+    assert set(results.columns) == {"model", "metric", "value", "split", "seed", "regime", "offer"}
     assert {"world", "oracle", "diff_in_means"} <= set(results["model"])
+    assert set(results["split"]) == {"all"} and (results["seed"] == 1).all()
+    regimes = results.dropna(subset=["regime"])
+    assert set(regimes["metric"]) == {"lookalike_target_rate"} and set(regimes["regime"]) == {0, 1}
+    offers = results.dropna(subset=["offer"])
+    assert set(offers["metric"]) == {"max_abs_smd", "ate"} and set(offers["offer"]) == set(OFFERS[1:])
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["headline"]["users"] == 400
-    assert {"funnel_by_segment.png", "drift_by_day.png", "graph_over_time.png",
-            "treatment_balance.png"} <= {p.name for p in out.iterdir()}
+    assert metrics["headline"]["users"] == 400 and metrics["runtime_seconds"] > 0
+    assert metrics["config"] == {"seed": 1, "n_users": 400, "n_days": 8, "shift_day": 4}
+    assert {"funnel_by_segment.png", "drift_by_day.png", "graph_over_time.png", "treatment_balance.png",
+            "propensity_overlap.png"} <= {p.name for p in out.iterdir()}
 
 
 def test_overview_runs_on_user_tables_without_oracle(tmp_path):
@@ -68,8 +73,9 @@ def test_overview_runs_on_user_tables_without_oracle(tmp_path):
         table.to_csv(data / f"{name}.csv", index=False)
     out = run_overview(tmp_path, data_dir=str(data))
     results = pd.read_csv(out / "results.csv")
-    assert "oracle" not in set(results["model"])
+    assert "oracle" not in set(results["model"]) and results["regime"].isna().all()
     assert json.loads((out / "metrics.json").read_text())["headline"]["users"] == 300
+    assert "propensity_overlap.png" not in {p.name for p in out.iterdir()}  # needs the true propensities
 
 
 def test_bad_user_tables_fail_with_the_schema_message(tmp_path):

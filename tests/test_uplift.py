@@ -1,22 +1,22 @@
-"""Uplift study: learner API, average-effect estimators, metrics, data contracts and a tiny notebook run."""
+"""Uplift study: learner API, average-effect estimators, metrics, data contracts and a tiny run of the study."""
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from lab.data import OFFERS, SchemaError, simulate_world
-from lab.uplift import METHODS, fit_offer_effects, load_table, make_learner, offer_arm
-from lab.uplift import average
+from lab.core import IdentificationError, SchemaError
+from lab.data import OFFERS, simulate_world
+from lab.results import write_results
+from lab.uplift import EFFECT_LEARNERS, average, fit_offer_effects, load_causal_table, make_effect_learner, offer_arm
 from lab.uplift.evaluate import (auuc, perfect_qini_score, pehe, qini_coefficient, qini_truth, uplift_at,
                                  uplift_curve)
 from lab.uplift.ihdp import ihdp_dir, ihdp_split, load_ihdp
+from lab.uplift.study import Config, run, verdict
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = {"causal_forest": {"n_estimators": 8}, "uplift_forest": {"n_estimators": 5},
         "tarnet": {"max_epochs": 2, "rep_dim": 8, "head_dim": 8},
         "cfr": {"max_epochs": 2, "rep_dim": 8, "head_dim": 8},
@@ -35,22 +35,24 @@ def synthetic(n=2000, seed=0, confounded=True):
     return pd.DataFrame(X, columns=[f"x{i}" for i in range(4)]), t, y, tau, e
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", EFFECT_LEARNERS)
 def test_every_learner_fits_and_returns_one_effect_per_row(method):
     X, t, y, _, _ = synthetic(400)
-    learner = make_learner(method, **TINY[method])
+    learner = make_effect_learner(method, **TINY[method])
     assert learner.fit(X, t, y) is learner
     tau = learner.effect(X.iloc[:50])
     assert tau.shape == (50,) and np.isfinite(tau).all()
 
 
-def test_network_ensemble_members_validate_on_disjoint_folds():
+def test_network_ensemble_is_reproducible_and_leaves_the_global_rng_alone():
     X, t, y, _, _ = synthetic(300)
-    learner = make_learner("tarnet", n_ensemble=3, **TINY["tarnet"])
-    folds = learner._validation_folds(len(X))
-    rows = np.concatenate([f.numpy() for f in folds])
-    assert len(folds) == 3 and len(np.unique(rows)) == len(rows) == 180  # three disjoint 20% folds
-    assert len(learner.fit(X, t, y).nets_) == 3
+    global_state = torch.random.get_rng_state()
+    first = make_effect_learner("tarnet", n_ensemble=3, random_state=4, **TINY["tarnet"]).fit(X, t, y)
+    assert torch.equal(torch.random.get_rng_state(), global_state)
+    again = make_effect_learner("tarnet", n_ensemble=3, random_state=4, **TINY["tarnet"]).fit(X, t, y)
+    assert len(first.networks_) == 3 and np.array_equal(first.effect(X), again.effect(X))
+    members = [net.phi[0].weight for net in first.networks_]
+    assert not torch.equal(members[0], members[1]) and not torch.equal(members[1], members[2])
 
 
 def test_log_link_extrapolates_an_exponential_outcome_and_auto_picks_it():
@@ -61,27 +63,28 @@ def test_log_link_extrapolates_an_exponential_outcome_and_auto_picks_it():
     y = np.where(t == 1, mu1, mu0) + rng.normal(0, 0.05, 600)
     far = np.array([[1.5, 0.0]])  # outside the training range: exp(3) = 20.1
     params = dict(rep_dim=16, head_dim=16, rep_layers=2, head_layers=1, max_epochs=150, patience=20, batch_size=64)
-    by_link = {link: make_learner("tarnet", link=link, **params).fit(X, t, y) for link in ("identity", "log", "auto")}
+    by_link = {link: make_effect_learner("tarnet", link=link, **params).fit(X, t, y)
+               for link in ("identity", "log", "auto")}
     error = {link: abs(model.predict_outcomes(far)[0][0] - np.exp(3.0)) for link, model in by_link.items()}
     assert error["log"] < 0.5 * error["identity"]
-    assert by_link["auto"].link_ == "log" and {net.link for net in by_link["auto"].nets_} == {"log"}
+    assert by_link["auto"].link_ == "log" and {net.link for net in by_link["auto"].networks_} == {"log"}
     with pytest.raises(ValueError, match="link"):
-        make_learner("tarnet", link="probit").fit(X, t, y)
+        make_effect_learner("tarnet", link="probit").fit(X, t, y)
 
 
 def test_learners_reject_single_arm_and_unknown_method():
     X, t, y, _, _ = synthetic(200)
     with pytest.raises(ValueError, match="single arm"):
-        make_learner("uplift_forest").fit(X, np.ones_like(t), y)
-    with pytest.raises(ValueError, match="unknown method"):
-        make_learner("magic")
+        make_effect_learner("uplift_forest").fit(X, np.ones_like(t), y)
+    with pytest.raises(ValueError, match="unknown effect learner"):
+        make_effect_learner("magic")
 
 
 def test_uplift_forest_and_cfr_recover_heterogeneity():
     X, t, y, tau, _ = synthetic(3000, confounded=False)
-    forest = make_learner("uplift_forest", n_estimators=30, min_samples_leaf=20).fit(X, t, y)
+    forest = make_effect_learner("uplift_forest", n_estimators=30, min_samples_leaf=20).fit(X, t, y)
     assert np.corrcoef(forest.effect(X), tau)[0, 1] > 0.8
-    cfr = make_learner("cfr", rep_dim=32, head_dim=16, max_epochs=40, patience=5, batch_size=128).fit(X, t, y)
+    cfr = make_effect_learner("cfr", rep_dim=32, head_dim=16, max_epochs=40, patience=5, batch_size=128).fit(X, t, y)
     assert pehe(cfr.effect(X), tau) < 0.6 * tau.std()
 
 
@@ -115,14 +118,14 @@ def test_randomised_difference_in_means_covers_and_iv_did_recover_effects():
     group, post = rng.integers(0, 2, n), rng.integers(0, 2, n)
     y_did = 1.0 + 0.7 * group + 0.4 * post + 1.2 * group * post + rng.normal(size=n)
     assert abs(average.difference_in_differences(y_did, group, post).estimate - 1.2) < 0.15
-    with pytest.raises(SchemaError, match="uncorrelated"):
+    with pytest.raises(IdentificationError, match="weak instrument"):
         average.two_stage_least_squares(yy, d, rng.normal(size=n) * 0 + 1)
 
 
 def test_no_overlap_is_one_clear_error():
     t = np.r_[np.ones(100), np.zeros(100)].astype(int)
     e = np.r_[np.full(100, 0.999), np.full(100, 0.001)]
-    with pytest.raises(SchemaError, match="no overlap"):
+    with pytest.raises(IdentificationError, match="no overlap"):
         average.check_overlap(t, e)
 
 
@@ -161,23 +164,23 @@ def test_user_table_errors_are_schema_errors(tmp_path):
     df = X.assign(treat=t, outcome=y, arm=np.arange(300) % 3, flat=1.0)
     path = tmp_path / "campaign.csv"
     df.to_csv(path, index=False)
-    data = load_table(path, "treat", "outcome", feature_cols=["x0", "x1"])
+    data = load_causal_table(path, "treat", "outcome", feature_cols=["x0", "x1"])
     assert list(data.X.columns) == ["x0", "x1"] and data.t.sum() == t.sum()
     with pytest.raises(SchemaError, match="binary treatment"):
-        load_table(path, "arm", "outcome")
+        load_causal_table(path, "arm", "outcome")
     with pytest.raises(SchemaError, match="constant"):
-        load_table(path, "treat", "flat")
+        load_causal_table(path, "treat", "flat")
     with pytest.raises(SchemaError, match="missing column"):
-        load_table(path, "treat", "revenue")
+        load_causal_table(path, "treat", "revenue")
     df.assign(p=np.where(np.arange(300) < 5, 1.2, 0.5), label=["a", "b", "c"] * 100, post=np.arange(300) % 2,
               gap=np.where(np.arange(300) < 3, np.nan, 1.0)).to_csv(path, index=False)
-    assert set(load_table(path, "treat", "outcome", ["x0"], time_col="post").post) == {0.0, 1.0}
+    assert set(load_causal_table(path, "treat", "outcome", ["x0"], time_col="post").post) == {0.0, 1.0}
     with pytest.raises(SchemaError, match="strictly between 0 and 1"):
-        load_table(path, "treat", "outcome", ["x0"], propensity_col="p")
+        load_causal_table(path, "treat", "outcome", ["x0"], propensity_col="p")
     with pytest.raises(SchemaError, match="instrument column 'label' must be numeric"):
-        load_table(path, "treat", "outcome", ["x0"], instrument_col="label")
+        load_causal_table(path, "treat", "outcome", ["x0"], instrument_col="label")
     with pytest.raises(SchemaError, match="time column 'gap' must be numeric with no missing values"):
-        load_table(path, "treat", "outcome", ["x0"], time_col="gap")
+        load_causal_table(path, "treat", "outcome", ["x0"], time_col="gap")
 
 
 @pytest.mark.skipif(not (ihdp_dir() / "ihdp_npci_1.csv").exists(), reason="IHDP data not available")
@@ -189,18 +192,37 @@ def test_ihdp_loader_and_split():
     assert np.array_equal(ihdp_split(data, 1)[1].y, test.y)
 
 
-def test_notebook_tiny_run_writes_the_results_contract(tmp_path):
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "papermill", "-k", "lab", str(ROOT / "notebooks" / "40_uplift_study.ipynb"),
-           str(tmp_path / "run.ipynb"), "-p", "output_dir", str(out), "-p", "n_users", "2500",
-           "-p", "methods", "s_learner,uplift_forest"]
-    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
-    results = pd.read_csv(out / "results.csv")
+def test_study_run_follows_the_results_contract(tmp_path):
+    result = run(Config(n_users=2500, methods=("s_learner", "uplift_forest")))
+    results = result.results
     for model, estimand in (("diff_in_means", "ate"), ("psm", "att"), ("ipw", "ate"), ("aipw", "ate"),
                             ("s_learner", "ate"), ("uplift_forest", "ate")):
         r = results[results["model"] == model].set_index("metric")["value"]
         assert r["ci_low"] < r[estimand] < r["ci_high"]
     pehe_rows = results[results["metric"] == "pehe"]
-    assert set(pehe_rows["split"]) == {"in", "out"} and {"s_learner", "uplift_forest", "oracle"} <= set(pehe_rows["model"])
-    assert {"qini", "auuc", "uplift_at_10pct", "uplift_at_30pct"} <= set(results["metric"])
-    assert (out / "qini_uplift.png").exists() and (out / "metrics.json").exists()
+    assert set(pehe_rows["split"]) == {"train", "test"}
+    assert {"s_learner", "uplift_forest", "oracle"} <= set(pehe_rows["model"])
+    ranking = results[results["metric"].isin(["qini", "auuc", "uplift_at_10pct", "uplift_at_30pct"])]
+    assert set(ranking["split"]) == {"test"} and len(ranking) == 4 * 3
+    assert set(results.loc[results["model"] == "oracle", "metric"]).isdisjoint({"fit_seconds"})
+    metrics = json.loads((write_results(tmp_path, result) / "metrics.json").read_text())
+    assert metrics["headline"]["best_learner"] in {"s_learner", "uplift_forest"} and metrics["runtime_seconds"] > 0
+    assert "AIPW estimates" in verdict(result)
+
+
+def test_study_on_a_researchers_table_ranks_without_truth(tmp_path):
+    X, t, y, _, _ = synthetic(1500)
+    path = tmp_path / "campaign.csv"
+    X.assign(treat=t, outcome=y).to_csv(path, index=False)
+    result = run(Config(data_path=str(path), treatment_col="treat", outcome_col="outcome", methods=("s_learner",)))
+    assert "oracle" not in set(result.results["model"]) and "pehe" not in set(result.results["metric"])
+    assert result.headline["best_learner"] == "s_learner" and "best_qini" in result.headline
+    assert "**Ranking:**" in verdict(result)
+
+
+def test_bad_parameters_name_themselves():
+    for config, name in ((Config(dataset="mnist"), "dataset"), (Config(methods=("magic",)), "methods"),
+                         (Config(learner_preset="huge"), "learner_preset"),
+                         (Config(data_path="x.csv"), "treatment_col")):
+        with pytest.raises(ValueError, match=name):
+            run(config)

@@ -1,6 +1,7 @@
 """Budget allocation over offers as a multiple-choice knapsack: Lagrangian dual at scale, exact MILP
 (HiGHS) as the check, greedy and random baselines, and value tables from response models, uplift
-learners or the simulated world's truth."""
+learners or the simulated world's truth. ``study`` holds the notebook's ``Config``, ``run`` and ``verdict``,
+``plots`` its figures."""
 from lab.allocate.solvers import (NOTHING, Allocation, Problem, evaluate, is_feasible, make_problem,
                                   solve_dual, solve_greedy, solve_lp, solve_milp, solve_random)
 from lab.allocate.values import (COST, VALUE, offers_of, oracle_values, read_values, response_values,

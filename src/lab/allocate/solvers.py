@@ -20,6 +20,7 @@ greedy and random allocators are the baselines.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -27,7 +28,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from lab.data import SchemaError
+from lab.core import SchemaError
 
 NOTHING = -1  # assignment code of a user who gets no offer
 
@@ -70,7 +71,7 @@ class Allocation:
     objective: float
     spend: float
     upper_bound: float
-    seconds: float
+    solve_seconds: float
     offers: tuple[str, ...]
     multipliers: dict[str, float] = field(default_factory=dict)
 
@@ -93,9 +94,10 @@ class Allocation:
         return {o: int((self.assignment == k).sum()) for k, o in enumerate(self.offers)}
 
 
-def make_problem(values, costs, budget: float, limits: dict[str, float] | None = None,
+def make_problem(values, costs, budget: float, limits: Mapping[str, float] | None = None,
                  offers: tuple[str, ...] | list[str] | None = None, roi_floor: float | None = None) -> Problem:
-    """Validate and package an instance; bad input raises ``SchemaError`` with one clear message.
+    """Validate and package an instance: a bad table (``values``, ``costs``) raises ``SchemaError``, a bad
+    parameter (``offers``, ``budget``, ``limits``, ``roi_floor``) ``ValueError``, each with one clear message.
 
     ``costs`` is ``[n_users, n_offers]`` or one cost per offer ``[n_offers]``; ``limits`` maps offer
     name -> the most users that may receive it; ``offers`` names the columns (default offer_0, ...);
@@ -108,7 +110,7 @@ def make_problem(values, costs, budget: float, limits: dict[str, float] | None =
     n, k = values.shape
     offers = tuple(offers) if offers is not None else tuple(f"offer_{j}" for j in range(k))
     if len(offers) != k or len(set(offers)) != k:
-        raise SchemaError(f"offers: need {k} distinct offer names for {k} value columns, got {list(offers)}")
+        raise ValueError(f"offers: need {k} distinct offer names for {k} value columns, got {list(offers)}")
     costs = np.asarray(costs, dtype=np.float64)
     if costs.shape == (k,):
         costs = np.broadcast_to(costs, (n, k))
@@ -125,16 +127,16 @@ def make_problem(values, costs, budget: float, limits: dict[str, float] | None =
                           "costs must be >= 0")
     budget = float(budget)
     if np.isnan(budget) or budget < 0:
-        raise SchemaError(f"budget: must be >= 0 (inf for no budget), got {budget}")
+        raise ValueError(f"budget: must be >= 0 (inf for no budget), got {budget}")
     limit_arr = np.full(k, np.inf)
     for offer, limit in (limits or {}).items():
         if offer not in offers:
-            raise SchemaError(f"limits: offer '{offer}' is not among the offers {list(offers)}")
+            raise ValueError(f"limits: offer '{offer}' is not among the offers {list(offers)}")
         if limit is None or not float(limit) >= 0 or (np.isfinite(limit) and float(limit) != int(limit)):
-            raise SchemaError(f"limits: the limit for '{offer}' must be a whole number of users >= 0, got {limit}")
+            raise ValueError(f"limits: the limit for '{offer}' must be a whole number of users >= 0, got {limit}")
         limit_arr[offers.index(offer)] = float(limit)
     if roi_floor is not None and not (np.isfinite(float(roi_floor)) and roi_floor >= 0):
-        raise SchemaError(f"roi_floor: must be a finite number >= 0 (value per unit of cost), got {roi_floor}")
+        raise ValueError(f"roi_floor: must be a finite number >= 0 (value per unit of cost), got {roi_floor}")
     eligible = values >= float(roi_floor) * costs if roi_floor is not None else np.ones((n, k), dtype=bool)
     return Problem(values=values, costs=np.ascontiguousarray(costs), budget=budget, limits=limit_arr,
                    offers=offers, eligible=eligible)
@@ -339,7 +341,7 @@ def _rank_within(groups: np.ndarray, n_groups: int) -> np.ndarray:
 
 
 def solve_dual(problem: Problem, rtol: float = 1e-4, max_iter: int = 60, max_rounds: int = 30,
-               warm_start_users: int = 50_000, seed: int = 0) -> Allocation:
+               warm_start_users: int = 50_000, random_state: int = 0) -> Allocation:
     """Lagrangian dual: search on lambda, exact coordinate steps on the stock multipliers.
 
     ``rtol`` is the share of the budget the search may leave unspent before the top-up. On large
@@ -353,7 +355,7 @@ def solve_dual(problem: Problem, rtol: float = 1e-4, max_iter: int = 60, max_rou
     mu = np.zeros(len(problem.offers))
     lam = 0.0
     if problem.n_users > 4 * warm_start_users:
-        users = np.random.default_rng(seed).choice(problem.n_users, warm_start_users, replace=False)
+        users = np.random.default_rng(random_state).choice(problem.n_users, warm_start_users, replace=False)
         share = warm_start_users / problem.n_users
         sample = Problem(problem.values[users], problem.costs[users], problem.budget * share,
                          np.floor(problem.limits * share), problem.offers, problem.eligible[users])
@@ -365,7 +367,7 @@ def solve_dual(problem: Problem, rtol: float = 1e-4, max_iter: int = 60, max_rou
         previous = (hi, mu.copy())
         lo, hi = dual.search_lambda(mu, hi, rtol, max_iter)
         for k in limited:
-            mu[k] = dual.update_mu(hi, mu, k)
+            mu[k] = dual.update_mu(hi, mu, int(k))
         if np.isclose(hi, previous[0], rtol=1e-4, atol=0) and np.allclose(mu, previous[1], rtol=1e-4, atol=1e-4 * hi):
             break
     bound = min(dual.bound(hi, mu), dual.bound(lo, mu)) if lo != hi else dual.bound(hi, mu)
@@ -386,10 +388,10 @@ def _constraints(problem: Problem, users: np.ndarray, offers: np.ndarray) -> tup
     upper = [np.ones(problem.n_users)]
     if np.isfinite(problem.budget):
         rows.append(sparse.csr_array(problem.costs[users, offers][None, :]))
-        upper.append([problem.budget])
+        upper.append(np.array([problem.budget]))
     for k in np.flatnonzero(np.isfinite(problem.limits)):
         rows.append(sparse.csr_array((offers == k).astype(np.float64)[None, :]))
-        upper.append([problem.limits[k]])
+        upper.append(problem.limits[k:k + 1])
     return sparse.vstack(rows, format="csr"), np.concatenate(upper)
 
 
@@ -473,11 +475,11 @@ def solve_greedy(problem: Problem, by: str = "value") -> Allocation:
     return _take_in_order(problem, users, offers[users], start)
 
 
-def solve_random(problem: Problem, seed: int = 0) -> Allocation:
+def solve_random(problem: Problem, random_state: int = 0) -> Allocation:
     """Random baseline: users in random order, each offered a uniformly random eligible offer (any
     offer without an ROI floor) while the budget and stock last."""
     start = time.perf_counter()
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     offers = np.where(problem.eligible, rng.random(problem.values.shape), -1.0).argmax(axis=1)
     users = rng.permutation(np.flatnonzero(problem.eligible.any(axis=1)))
     return _take_in_order(problem, users, offers[users], start)

@@ -1,6 +1,6 @@
 """Value tables, the allocation's input: one row per user, a value and a cost per offer.
 
-Columns of a value table (what ``values_path`` must hold, CSV or parquet):
+Columns of a value table (what ``data_path`` must hold, CSV or parquet):
 
 * ``user_id`` — unique user id;
 * ``value_<offer>`` — the value of giving ``<offer>`` to the user (expected transaction value, or
@@ -12,18 +12,23 @@ Columns of a value table (what ``values_path`` must hold, CSV or parquet):
 "No offer" is always allowed and worth 0, so values are relative to doing nothing. On the simulated
 world the tables come from the truth (``oracle_values``), from a response model (``response_values``:
 expected transaction value if offered) or from uplift learners (``uplift_values``: incremental value).
-The models are fitted single-threaded: the tables are small, and OpenMP threads spinning on a busy
-machine made a 300-row gradient boosting fit 50x slower than one thread.
+The models are fitted single-threaded (``lab.core.limit_threads``): the tables are small, and OpenMP
+threads spinning on a busy machine made a 300-row gradient boosting fit 50x slower than one thread.
+Their features come from ``lab.core.UserEncoder`` fitted on each model's training rows, in the units of
+the users table (``_tree_encoder``).
 """
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from threadpoolctl import threadpool_limits
+from sklearn.pipeline import make_pipeline
 
 from lab.allocate.solvers import NOTHING, Allocation, Problem, make_problem
-from lab.data import OFFER_COST, OFFERS, SchemaError, World, read_table
+from lab.core import IdentificationError, SchemaError, UserEncoder, limit_threads
+from lab.data import OFFER_COST, OFFERS, World, read_table
 
 VALUE, COST = "value_", "cost_"
 
@@ -74,7 +79,7 @@ def read_values(path: str, offer_costs: dict[str, float] | None = None) -> pd.Da
     return validate_values(read_table(path), offer_costs)
 
 
-def to_problem(table: pd.DataFrame, budget: float, limits: dict[str, float] | None = None,
+def to_problem(table: pd.DataFrame, budget: float, limits: Mapping[str, float] | None = None,
                roi_floor: float | None = None) -> Problem:
     """An allocation problem from a validated value table; ``limits`` maps offer -> most users, and
     ``roi_floor`` keeps an offer from a user whose value is below ``roi_floor`` x its cost."""
@@ -84,9 +89,9 @@ def to_problem(table: pd.DataFrame, budget: float, limits: dict[str, float] | No
     return make_problem(values, costs, budget, limits, offers, roi_floor)
 
 
-def synthetic_values(n_users: int, n_offers: int = 5, seed: int = 0) -> pd.DataFrame:
+def synthetic_values(n_users: int, n_offers: int = 5, random_state: int = 0) -> pd.DataFrame:
     """A random value table with heterogeneous values (some negative) for benchmarks and tests."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     costs = np.array([0.5, 20.0, 45.0, 10.0, 5.0, 2.0, 30.0, 1.0])[:n_offers]
     scale = np.array([2.0, 30.0, 60.0, 12.0, 8.0, 3.0, 40.0, 2.5])[:n_offers]
     taste = rng.gamma(2.0, 0.5, size=(n_users, 1))  # some users respond to everything
@@ -114,56 +119,65 @@ def oracle_values(world: World) -> pd.DataFrame:
     return _frame(world, {o: effects[f"incremental_value_{o}"].to_numpy() for o in OFFERS[1:]})
 
 
-def _features(world: World) -> pd.DataFrame:
-    from lab.uplift import user_features
+def _outcomes(world: World) -> pd.DataFrame:
+    """The treatments table aligned with the users table, one row per user in its order."""
+    return world.observed["users"][["user_id"]].merge(world.observed["treatments"], on="user_id", how="left")
 
-    return user_features(world.observed["users"])
+
+def _tree_encoder() -> UserEncoder:
+    """Users to features for gradient-boosted trees: they split on order, so money needs no log and nothing
+    needs scaling (a log would only move the bin edges that fall between training rows)."""
+    return UserEncoder(log_columns=(), scale=False)
 
 
 def ticket_values(world: World, random_state: int = 0) -> np.ndarray:
     """Expected transaction value per user if they convert, learned from the converters' values."""
-    users = world.observed["users"][["user_id"]].merge(world.observed["treatments"], on="user_id", how="left")
-    converted = users["converted"].to_numpy() == 1
-    X = _features(world)
+    users, outcomes = world.observed["users"], _outcomes(world)
+    converted = outcomes["converted"].to_numpy() == 1
     if converted.sum() < 20:
-        raise SchemaError(f"treatments: only {int(converted.sum())} conversions; need at least 20 to learn values")
-    model = HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, min_samples_leaf=20,
-                                          random_state=random_state)
-    with threadpool_limits(limits=1):
-        model.fit(X[converted], users.loc[converted, "value"].to_numpy(dtype=np.float64))
-        return np.maximum(model.predict(X), 0.0)
+        raise IdentificationError(f"treatments: only {int(converted.sum())} conversions; "
+                                  "need at least 20 to learn the value of a conversion")
+    model = make_pipeline(_tree_encoder(), HistGradientBoostingRegressor(
+        max_iter=150, learning_rate=0.05, min_samples_leaf=20, random_state=random_state))
+    with limit_threads(1):
+        model.fit(users[converted], outcomes.loc[converted, "value"].to_numpy(dtype=np.float64))
+        return np.maximum(model.predict(users), 0.0)
 
 
-def response_values(world: World, random_state: int = 0) -> pd.DataFrame:
+def response_values(world: World, random_state: int = 0, ticket: np.ndarray | None = None) -> pd.DataFrame:
     """Expected transaction value if offered: P(convert | user, offer) x expected ticket.
 
     The classic response model: gradient boosting with the offer as a feature, trained on the users
     who were given an offer; it predicts who buys when offered, not who buys *because* of the offer.
+    ``ticket`` is ``ticket_values(world, random_state)``, fitted here unless given.
     """
-    table = world.observed["users"][["user_id"]].merge(world.observed["treatments"], on="user_id", how="left")
-    X = _features(world)
-    offered = (table["offer"].astype(str) != "none").to_numpy()
+    users, outcomes = world.observed["users"], _outcomes(world)
+    offered = (outcomes["offer"].astype(str) != "none").to_numpy()
     offer_codes = {o: j for j, o in enumerate(OFFERS[1:])}
-    codes = table["offer"].astype(str).map(offer_codes).to_numpy()
+    codes = outcomes["offer"].astype(str).map(offer_codes).to_numpy()
+    X = _tree_encoder().fit(users[offered]).transform(users).to_numpy()
     model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, min_samples_leaf=20,
                                            categorical_features=[X.shape[1]], random_state=random_state)
-    with threadpool_limits(limits=1):
-        model.fit(np.column_stack([X.to_numpy()[offered], codes[offered]]), table.loc[offered, "converted"].to_numpy())
-        columns = {o: model.predict_proba(np.column_stack([X.to_numpy(), np.full(len(X), j)]))[:, 1]
+    with limit_threads(1):
+        model.fit(np.column_stack([X[offered], codes[offered]]), outcomes.loc[offered, "converted"].to_numpy())
+        columns = {o: model.predict_proba(np.column_stack([X, np.full(len(X), j)]))[:, 1]
                    for o, j in offer_codes.items()}
-    ticket = ticket_values(world, random_state)
-    columns = {o: p_convert * ticket for o, p_convert in columns.items()}
-    return _frame(world, columns)
+    ticket = ticket_values(world, random_state) if ticket is None else ticket
+    return _frame(world, {o: p_convert * ticket for o, p_convert in columns.items()})
 
 
-def uplift_values(world: World, learner: str = "x_learner", random_state: int = 0) -> pd.DataFrame:
-    """Incremental value of each offer: estimated effect on conversion (``lab.uplift``) x expected ticket."""
+def uplift_values(world: World, learner: str = "x_learner", random_state: int = 0,
+                  ticket: np.ndarray | None = None) -> pd.DataFrame:
+    """Incremental value of each offer: estimated effect on conversion (``lab.uplift``) x expected ticket.
+
+    ``ticket`` is ``ticket_values(world, random_state)``, fitted here unless given.
+    """
     from lab.uplift import fit_offer_effects
 
-    with threadpool_limits(limits=1):
+    with limit_threads(1):
         tau = fit_offer_effects(world, learner=learner, random_state=random_state)
     tau = tau.set_index("user_id").loc[world.observed["users"]["user_id"]]
-    ticket = ticket_values(world, random_state)
+    ticket = ticket_values(world, random_state) if ticket is None else ticket
     return _frame(world, {o: tau[f"tau_{o}"].to_numpy(dtype=np.float64) * ticket for o in OFFERS[1:]})
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 SEGMENTS = ("young_digital", "prime_borrower", "affluent_saver", "thin_file", "credit_seeker")
 STAGES = ("exposure", "click", "apply", "approve", "drawdown")
@@ -113,15 +114,6 @@ class World:
         return root
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
 def regime_of_day(days: np.ndarray, shift_days: tuple[int, ...]) -> np.ndarray:
     """Regime index of each day: 0 before the first shift, 1 after it, and so on."""
     return np.searchsorted(np.asarray(shift_days), np.asarray(days), side="right").astype(np.int8)
@@ -151,7 +143,7 @@ def _users(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, dict[str, np
     region = rng.integers(0, 6, size=n).astype(np.int8)
     channel = rng.choice(len(CHANNELS), size=n, p=[0.35, 0.2, 0.2, 0.15, 0.1]).astype(np.int8)
 
-    need = _sigmoid(2.5 * (risk_appetite - 0.5) + 1.5 * (debt_to_income - 0.3) - 0.8 * (segment == 2))
+    need = expit(2.5 * (risk_appetite - 0.5) + 1.5 * (debt_to_income - 0.3) - 0.8 * (segment == 2))
     motivation = np.clip(0.55 * need + 0.45 * price_sensitivity + rng.normal(0, 0.08, n), 0.01, 0.99)
     ability = np.clip(
         0.5 * (credit_score - 300) / 550 + 0.3 * digital + 0.2 * np.tanh((np.log(income) - 8) / 1.0)
@@ -171,7 +163,7 @@ def _users(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, dict[str, np
             "risk_appetite": risk_appetite,
             "price_sensitivity": price_sensitivity,
             "region": region,
-            "preferred_channel": pd.Categorical.from_codes(channel, CHANNELS),
+            "preferred_channel": pd.Categorical.from_codes(channel, pd.Index(CHANNELS)),
         }
     )
     latent = {"segment": segment, "motivation": motivation.astype(np.float32),
@@ -254,7 +246,7 @@ def _edges(rng, cfg, segment, activity, regime_of) -> pd.DataFrame:
             "weight": rng.gamma(2.0, 0.5, size=len(src)).astype(np.float32),
         }))
     edges = pd.concat(frames, ignore_index=True)
-    edges["kind"] = pd.Categorical.from_codes(edges["kind"].to_numpy(), ["social", "referral"])
+    edges["kind"] = pd.Categorical.from_codes(edges["kind"].to_numpy(), pd.Index(["social", "referral"]))
     return edges
 
 
@@ -305,17 +297,16 @@ def _funnel(rng, cfg, users, latent, taste_loan, tau, propensity):
     income = users["income"].to_numpy()
     m, a = latent["motivation"], latent["ability"]
 
-    p_exposure = _sigmoid(-0.2 + 1.8 * digital + 0.05 * (sessions - 15))
-    p_click = _sigmoid(-1.4 + 1.2 * taste_loan + 1.5 * (m - 0.5))
+    p_exposure = expit(-0.2 + 1.8 * digital + 0.05 * (sessions - 15))
+    click_logit = -1.4 + 1.2 * taste_loan + 1.5 * (m - 0.5)
     apply_logit = 10.0 * (m * a - 0.30) + 0.6 * taste_loan - 0.4
-    p_approve = _sigmoid(-0.5 + (score - 640) / 45 - 1.5 * (dti - 0.4))
-    p_drawdown = _sigmoid(0.8 + 2.0 * (m - 0.5) - 0.6 * (latent["segment"] == 2))
+    p_approve = expit(-0.5 + (score - 640) / 45 - 1.5 * (dti - 0.4))
+    p_drawdown = expit(0.8 + 2.0 * (m - 0.5) - 0.6 * (latent["segment"] == 2))
 
     cum = np.cumsum(propensity, axis=1)
     offer = (rng.random(n)[:, None] > cum[:, :-1]).sum(axis=1).astype(np.int8)
-    click_logit = _logit(p_click)
-    p_click_by_offer = _sigmoid(click_logit[:, None] + 0.5 * tau)
-    p_apply_by_offer = _sigmoid(apply_logit[:, None] + tau)
+    p_click_by_offer = expit(click_logit[:, None] + 0.5 * tau)
+    p_apply_by_offer = expit(apply_logit[:, None] + tau)
     downstream = p_approve * p_drawdown
     p_convert_by_offer = p_exposure[:, None] * p_click_by_offer * p_apply_by_offer * downstream[:, None]
     rows = np.arange(n)
@@ -364,7 +355,7 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
     ability = latent["ability"]
     target_logit = np.stack([2.5 * (affinity[r][:, FEATURED_PRODUCT] - 2.2) + 3.0 * (ability - 0.55)
                              for r in range(n_regimes)])
-    p_target = _sigmoid(target_logit).astype(np.float32)
+    p_target = expit(target_logit).astype(np.float32)
     is_target = (rng.random(p_target.shape) < p_target).astype(np.int8)
     pre_targets = np.flatnonzero(is_target[0])
     n_seeds = max(1, int(round(cfg.seed_fraction * len(pre_targets))))
@@ -389,7 +380,7 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
     })
 
     oracle_users = pd.DataFrame({
-        "user_id": users["user_id"], "segment": pd.Categorical.from_codes(segment, SEGMENTS),
+        "user_id": users["user_id"], "segment": pd.Categorical.from_codes(segment, pd.Index(SEGMENTS)),
         "motivation": latent["motivation"], "ability": ability,
     })
     funnel_probs = pd.DataFrame({"user_id": users["user_id"]})

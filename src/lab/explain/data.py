@@ -1,14 +1,19 @@
-"""The table the explanation study works on: simulated users and a funnel outcome, or a user's own file.
+"""The labelled table the explanation study works on: users and one funnel outcome of the workbench's
+world (simulated, or the researcher's tables in ``data_dir``), or a researcher's own file with a 0/1 column.
 
-Both paths return numeric features (categoricals one-hot encoded as ``column=level``) and a 0/1
-target. On the simulated world the true drivers of each outcome are known from the generator.
+Features come through ``lab.core.UserEncoder(scale=False)``: numbers stay in their units (so rules read
+``income <= 4,200``), codes become ``column=level`` indicators, ids are dropped. On the simulated world
+the true drivers of each outcome are known from the generator.
 """
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
+from pathlib import Path
+
 import pandas as pd
 
-from lab.data import SchemaError, read_table, simulate_world
+from lab.core import SchemaError, UserEncoder, is_identifier, world_for
+from lab.data import World, read_table
 
 # Who applies in the generator: exposure (digital_affinity, app_sessions_30d), click (motivation,
 # loan taste) and the apply decision (motivation x ability). Motivation comes from risk_appetite,
@@ -19,60 +24,43 @@ WORLD_DRIVERS = {
     "drawdown": ("risk_appetite", "debt_to_income", "price_sensitivity", "credit_score", "digital_affinity",
                  "income", "app_sessions_30d"),
 }
-MAX_LEVELS = 30
 
 
-def encode_features(frame: pd.DataFrame, table: str = "features") -> pd.DataFrame:
-    """Numeric columns as float (missing -> median), the rest one-hot as ``column=level`` (0/1)."""
-    parts = []
-    for col in frame.columns:
-        values = frame[col]
-        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            numeric = values.astype("float64")
-            if numeric.isna().all():
-                raise SchemaError(f"{table}: column '{col}' is empty")
-            parts.append(numeric.fillna(numeric.median()).rename(col))
-            continue
-        levels = values.astype("string").fillna("missing")
-        if levels.nunique() > MAX_LEVELS:
-            raise SchemaError(f"{table}: column '{col}' is text with {levels.nunique()} distinct values "
-                              f"(at most {MAX_LEVELS} levels can be one-hot encoded); drop it or pass feature_cols")
-        parts.append(pd.get_dummies(levels, prefix=col, prefix_sep="=", dtype="float64"))
-    return pd.concat(parts, axis=1)
+def encode_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Features in readable units: ``UserEncoder(scale=False)`` without the log of money columns.
+
+    Fitted on every row: it learns no target, only medians and levels, and LICE explains the model on
+    every row."""
+    return UserEncoder(scale=False, log_columns=()).fit_transform(frame)
 
 
-def world_table(n_users: int = 5000, seed: int = 0, target: str = "apply") -> tuple[pd.DataFrame, pd.Series]:
-    """Observed user features and one funnel stage of the simulated world as the 0/1 target."""
+def world_table(world: World, target: str = "apply") -> tuple[pd.DataFrame, pd.Series]:
+    """The world's user features and one funnel stage as the 0/1 target (users without a funnel row: 0)."""
     if target not in WORLD_DRIVERS:
         raise ValueError(f"target must be one of {sorted(WORLD_DRIVERS)}, got {target!r}")
-    world = simulate_world(n_users=n_users, seed=seed)
-    users = world.observed["users"].drop(columns="user_id")
-    users["region"] = users["region"].astype("string")
-    y = world.observed["funnel"][target].astype(int).rename(target)
-    return encode_features(users, "users"), y
+    users, funnel = world.observed["users"], world.observed["funnel"]
+    if target not in funnel.columns:
+        raise SchemaError(f"funnel: column '{target}' not found; columns are {list(funnel.columns)}")
+    y = users[["user_id"]].merge(funnel[["user_id", target]], on="user_id", how="left")[target]
+    return encode_table(users), y.fillna(0).astype(int).rename(target).set_axis(users.index)
 
 
-def is_identifier(column: str) -> bool:
-    """True for id columns (``id``, ``user_id``, ``customer-id`` ...): labels, not features."""
-    name = column.lower()
-    return name == "id" or name.endswith(("_id", "-id", " id"))
-
-
-def user_table(data_path: str, target_col: str, feature_cols: str | list[str] = "") -> tuple[pd.DataFrame, pd.Series]:
+def user_table(data_path: str, target_col: str,
+               feature_cols: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.Series]:
     """A researcher's CSV/parquet: a binary ``target_col`` and features (by default all other columns
     except identifiers: ``id`` and names ending in ``_id``, which would let the model learn row labels).
 
     The positive class is 1/True when the target is 0/1 or boolean, else the rarer of the two values.
     """
+    if isinstance(feature_cols, str):
+        raise ValueError(f"feature_cols must be a list of column names, got the string {feature_cols!r}")
     frame = read_table(data_path)
-    name = data_path.rsplit("/", 1)[-1]
+    name = Path(data_path).name
     if not target_col:
         raise SchemaError(f"{name}: target_col is not set; name the 0/1 column to explain")
     if target_col not in frame.columns:
         raise SchemaError(f"{name}: target column '{target_col}' not found; columns are {list(frame.columns)}")
-    features = [c.strip() for c in feature_cols.split(",") if c.strip()] if isinstance(feature_cols, str) \
-        else list(feature_cols)
-    features = features or [c for c in frame.columns if c != target_col and not is_identifier(c)]
+    features = list(feature_cols) or [c for c in frame.columns if c != target_col and not is_identifier(c)]
     missing = [c for c in features if c not in frame.columns]
     if missing:
         raise SchemaError(f"{name}: feature column(s) {missing} not found")
@@ -84,22 +72,27 @@ def user_table(data_path: str, target_col: str, feature_cols: str | list[str] = 
         raise SchemaError(f"{name}: target column '{target_col}' must have exactly 2 values, found {len(levels)}")
     if len(target) < len(frame):
         raise SchemaError(f"{name}: target column '{target_col}' has {len(frame) - len(target)} missing values")
-    if set(levels) <= {0, 1, True, False}:
-        positive = 1
-    else:
-        counts = target.value_counts()
-        positive = counts.index[np.argmin(counts.to_numpy())]
+    positive: object = 1
+    if not set(levels) <= {0, 1}:  # True and False are 1 and 0
+        positive = target.value_counts().idxmin()
     y = (target == positive).astype(int).rename(f"{target_col}={positive}")
     if y.sum() < 20 or (1 - y).sum() < 20:
         raise SchemaError(f"{name}: target column '{target_col}' needs at least 20 rows of each class")
-    return encode_features(frame[features], name), y
+    return encode_table(frame[features]), y
 
 
-def load_table(data_path: str = "", target_col: str = "", feature_cols: str = "", n_users: int = 5000,
-               seed: int = 0, target: str = "apply") -> tuple[pd.DataFrame, pd.Series, tuple[str, ...]]:
-    """The notebook's entry point: ``(X, y, true_drivers)``; drivers are empty for a user's own data."""
+def load_labelled_table(data_dir: str = "", data_path: str = "", target_col: str = "",
+                        feature_cols: Sequence[str] = (), n_users: int = 5000, seed: int = 0,
+                        target: str = "apply") -> tuple[pd.DataFrame, pd.Series, tuple[str, ...]]:
+    """The study's features, 0/1 target and true drivers ``(X, y, drivers)``.
+
+    ``data_path`` set: the researcher's file and its ``target_col``; else the world (the tables in
+    ``data_dir``, or the default simulated world of ``n_users`` users) with the funnel stage ``target``.
+    The drivers are known only on the simulated world (empty otherwise).
+    """
     if data_path:
         X, y = user_table(data_path, target_col, feature_cols)
         return X, y, ()
-    X, y = world_table(n_users, seed, target)
-    return X, y, WORLD_DRIVERS[target]
+    world = world_for(data_dir, preset="default", require=("users", "funnel"), n_users=n_users, seed=seed)
+    X, y = world_table(world, target)
+    return X, y, () if data_dir else WORLD_DRIVERS[target]

@@ -19,17 +19,17 @@ different local optima, the curve moves by about a standard error and the chosen
 
 ``LICE(model, layers=[...]).fit(X).explain(x)``; ``model`` is any ``nn.Module`` mapping a float
 tensor ``[n, d]`` to logits ``[n]``, ``[n, 1]`` (binary) or ``[n, C]``, or an estimator holding one in
-``module_`` (like :class:`lab.explain.mlp.MLPClassifier`). The measures below (ARI stability across
+``module_`` (like :class:`lab.explain.mlp.TorchMLPClassifier`). The measures below (ARI stability across
 seeds, path agreement under input noise, deletion check) score an explanation instead of asserting it.
 """
 from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.dummy import DummyClassifier
@@ -39,54 +39,15 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
-from threadpoolctl import threadpool_limits
-from torch import nn
+from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from lab.explain.mlp import as_array
-from lab.explain.toolkit import condition_text, deletion_check, tree_rules
+from lab.core import limit_threads
+from lab.explain.measures import deletion_check, driver_precision
+from lab.explain.network import as_array, decide, layer_outputs, positive_probability, torch_module
+from lab.explain.rules import leaf_rule, tree_rules
 
-
-def torch_module(model) -> nn.Module:
-    """The ``nn.Module`` behind ``model`` (itself, or an estimator's ``module_``)."""
-    module = getattr(model, "module_", model)
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"LICE needs a torch nn.Module or an estimator with module_, got {type(model).__name__}")
-    return module
-
-
-def layer_outputs(model, X, layers: list[str], batch_size: int = 8192) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Model logits and each named layer's output (flattened to ``[n, width]``) via forward hooks."""
-    module = torch_module(model)
-    named = dict(module.named_modules())
-    unknown = [name for name in layers if name not in named]
-    if unknown:
-        raise KeyError(f"layer(s) {unknown} not in the model; named modules are {[n for n in named if n]}")
-    captured: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
-
-    def hook(name):
-        def save(_module, _inputs, output):
-            output = output[0] if isinstance(output, (tuple, list)) else output
-            captured[name].append(output.detach().reshape(len(output), -1))
-        return save
-
-    handles = [named[name].register_forward_hook(hook(name)) for name in layers]
-    x = torch.from_numpy(as_array(X))
-    try:
-        with torch.no_grad():
-            logits = torch.cat([module(batch) for batch in x.split(batch_size)])
-    finally:
-        for handle in handles:
-            handle.remove()
-    return logits.numpy(), {name: torch.cat(parts).numpy() for name, parts in captured.items()}
-
-
-def decide(logits: np.ndarray, threshold: float) -> np.ndarray:
-    """The model's decision: probability >= threshold for a binary logit, argmax otherwise."""
-    if logits.ndim == 2 and logits.shape[1] > 1:
-        return logits.argmax(axis=1)
-    p = 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
-    return (p >= threshold).astype(int)
+SURROGATES = ("tree", "logistic", "auto")
 
 
 class LICE(BaseEstimator):
@@ -103,7 +64,7 @@ class LICE(BaseEstimator):
                  n_clusters: int | dict[str, int] | None = None, surrogate: str = "auto",
                  max_depth: int = 3, C: float = 1.0, tol: float | None = None, holdout: float = 0.2,
                  n_folds: int = 3, n_init: int = 50,
-                 threshold: float = 0.5, seed: int = 0, progress: bool = False) -> None:
+                 threshold: float = 0.5, random_state: int = 0, progress: bool = False) -> None:
         self.model = model
         self.layers = layers
         self.max_clusters = max_clusters
@@ -116,32 +77,30 @@ class LICE(BaseEstimator):
         self.n_folds = n_folds
         self.n_init = n_init
         self.threshold = threshold
-        self.seed = seed
+        self.random_state = random_state
         self.progress = progress
 
     # -- fitting -------------------------------------------------------------------------------------
     def _surrogate(self, x: np.ndarray, decision: np.ndarray):
         """A shallow tree, an L1 logistic regression, or ("auto") whichever of the two fits better."""
         if len(np.unique(decision)) < 2:
-            return DummyClassifier(strategy="most_frequent").fit(x, decision)
-        if self.surrogate not in ("tree", "logistic", "auto"):
-            raise ValueError(f"surrogate must be 'tree', 'logistic' or 'auto', got {self.surrogate!r}")
+            return DummyClassifier(strategy="most_frequent", random_state=self.random_state).fit(x, decision)
         candidates = []
         if self.surrogate in ("tree", "auto"):
             candidates.append(DecisionTreeClassifier(max_depth=self.max_depth, min_samples_leaf=max(5, len(x) // 100),
-                                                     random_state=self.seed).fit(x, decision))
+                                                     random_state=self.random_state).fit(x, decision))
         if self.surrogate in ("logistic", "auto"):
             candidates.append(make_pipeline(StandardScaler(), LogisticRegression(
-                C=self.C, l1_ratio=1.0, solver="liblinear", tol=1e-3)).fit(x, decision))
+                C=self.C, l1_ratio=1.0, solver="liblinear", tol=1e-3, random_state=self.random_state)).fit(x, decision))
         return max(candidates, key=lambda model: model.score(x, decision))
 
     def _cluster(self, emb: np.ndarray, k: int) -> KMeans:
-        # One OpenMP thread: K-means on a few thousand points gains nothing from threads, and spinning
-        # OpenMP workers slow it down many-fold on busy cores. Dead ReLU units leave duplicate points,
-        # so K-means may find fewer distinct clusters than asked for; that is fine.
-        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
+        # One thread: K-means on a few thousand points gains nothing from threads, and spinning OpenMP
+        # workers slow it down many-fold on busy cores. Dead ReLU units leave duplicate points, so
+        # K-means may find fewer distinct clusters than asked for; that is fine.
+        with warnings.catch_warnings(), limit_threads(1):
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return KMeans(n_clusters=k, n_init=self.n_init, random_state=self.seed).fit(emb)
+            return KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(emb)
 
     def _fit_surrogates(self, x, decision, labels, k, rows):
         """One surrogate per cluster, fitted on ``rows`` (all of ``rows`` for a cluster without any)."""
@@ -169,6 +128,8 @@ class LICE(BaseEstimator):
 
     def fit(self, X, y=None) -> LICE:
         """Cluster every layer and fit the surrogates; ``y`` is ignored (LICE explains the model)."""
+        if self.surrogate not in SURROGATES:
+            raise ValueError(f"surrogate must be one of {SURROGATES}, got {self.surrogate!r}")
         x = as_array(X)
         self.feature_names_in_ = np.asarray(X.columns if isinstance(X, pd.DataFrame)
                                             else [f"x{j}" for j in range(x.shape[1])], dtype=object)
@@ -179,7 +140,7 @@ class LICE(BaseEstimator):
                              f"the model's named modules are {[n for n, _ in module.named_modules() if n]}")
         logits, embeddings = layer_outputs(module, x, self.layers_)
         decision = decide(logits, self.threshold)
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.random_state)
         order = rng.permutation(len(x))
         n_test = int(round(len(x) * self.holdout))
         test, train = order[:n_test], order[n_test:]
@@ -211,7 +172,7 @@ class LICE(BaseEstimator):
             surrogates = self._fit_surrogates(x, decision, labels, k, train)
             self.n_clusters_[layer], self.kmeans_[layer], self.surrogates_[layer] = k, kmeans, surrogates
             self.routers_[layer] = DecisionTreeClassifier(max_depth=4, min_samples_leaf=20,
-                                                          random_state=self.seed).fit(x[train], labels[train])
+                                                          random_state=self.random_state).fit(x[train], labels[train])
             labels_by_layer[layer] = labels
             agree = self._surrogate_predict(surrogates, x[test], labels[test]) == decision[test]
             self.fidelity_[layer] = float(agree.mean())
@@ -283,15 +244,18 @@ class LICE(BaseEstimator):
 
     def global_importance(self) -> pd.Series:
         """Features ranked by their surrogate importance averaged over layers (sums to 1 per layer)."""
+        check_is_fitted(self)
         return self.importance_.mean(axis=0).sort_values(ascending=False)
 
     def assign(self, X) -> pd.DataFrame:
         """Cluster of each sample at each layer, ``[n, n_layers]`` (its decision path)."""
+        check_is_fitted(self)
         _, embeddings = layer_outputs(self.model, X, self.layers_)
         return pd.DataFrame({layer: self.kmeans_[layer].predict(embeddings[layer]) for layer in self.layers_})
 
     def predict(self, X, layer: str | None = None) -> np.ndarray:
         """The surrogates' decision at ``layer`` (default: the last explained layer)."""
+        check_is_fitted(self)
         layer = layer or self.layers_[-1]
         return self._surrogate_predict(self.surrogates_[layer], as_array(X), self.assign(X)[layer].to_numpy())
 
@@ -301,6 +265,7 @@ class LICE(BaseEstimator):
 
         A small multiple of the global importance breaks ties where every cluster is pure.
         """
+        check_is_fitted(self)
         labels = self.assign(X)
         scores = np.zeros((len(labels), len(self.feature_names_in_)))
         for layer in self.layers_:
@@ -312,6 +277,7 @@ class LICE(BaseEstimator):
         """One row per sample and layer: its cluster, the model's and the surrogate's decision, ``who``
         (the routing-tree conditions that place it in the cluster), ``why`` (the cluster surrogate's rule
         for it) and the top features of the cluster's surrogate."""
+        check_is_fitted(self)
         x = as_array(X)
         logits, _ = layer_outputs(self.model, x, self.layers_)
         decision = decide(logits, self.threshold)
@@ -319,7 +285,7 @@ class LICE(BaseEstimator):
         names = list(self.feature_names_in_)
         rows = []
         for i, layer in itertools.product(range(len(x)), self.layers_):
-            c = int(labels.at[i, layer])
+            c = int(labels[layer].to_numpy()[i])
             model = self.surrogates_[layer][c]
             weights = self._feature_weights(model)
             top = [names[j] for j in np.argsort(-weights)[:3] if weights[j] > 0]
@@ -334,26 +300,15 @@ class LICE(BaseEstimator):
         return pd.DataFrame(rows)
 
 
-def leaf_rule(tree: DecisionTreeClassifier, x: np.ndarray, names: list[str]) -> str:
-    """The conditions on the path from the root to the leaf ``x`` falls in, in plain words."""
-    t = tree.tree_
-    node, terms = 0, []
-    while t.children_left[node] != -1:
-        j, cut = t.feature[node], t.threshold[node]
-        left = x[j] <= cut
-        terms.append(condition_text(names[j], cut, left))
-        node = t.children_left[node] if left else t.children_right[node]
-    return " and ".join(terms) or "all users in this cluster"
-
-
 # -- measures ----------------------------------------------------------------------------------------
-def stability_ari(lice: LICE, X, seeds: tuple[int, ...] = (0, 1, 2), fix_k: bool = False) -> pd.DataFrame:
+def stability_ari(lice: LICE, X, seeds: Sequence[int] = (0, 1, 2), fix_k: bool = False) -> pd.DataFrame:
     """Per layer, the mean pairwise adjusted Rand index of the cluster assignments of ``X`` when LICE is
-    refitted on ``X`` with different seeds (K-means initialisation, the surrogate split and hence the
-    chosen K). ``lice`` itself stands for its own seed, so pass the data it was fitted on. ``fix_k``
-    keeps ``lice``'s K per layer, isolating the stability of the clusters from that of the K choice."""
+    refitted on ``X`` with each ``random_state`` of ``seeds`` (K-means initialisation, the surrogate split
+    and hence the chosen K). ``lice`` itself stands for its own ``random_state``, so pass the data it was
+    fitted on. ``fix_k`` keeps ``lice``'s K per layer, isolating the stability of the clusters from that
+    of the K choice."""
     params = {**lice.get_params(deep=False), **({"n_clusters": dict(lice.n_clusters_)} if fix_k else {})}
-    fits = [lice if s == lice.seed else LICE(**{**params, "seed": s}).fit(X) for s in seeds]
+    fits = [lice if s == lice.random_state else LICE(**{**params, "random_state": s}).fit(X) for s in seeds]
     labels = [f.assign(X) for f in fits]
     rows = []
     for layer in lice.layers_:
@@ -363,11 +318,11 @@ def stability_ari(lice: LICE, X, seeds: tuple[int, ...] = (0, 1, 2), fix_k: bool
     return pd.DataFrame(rows)
 
 
-def path_agreement(lice: LICE, X, noise: float = 0.05, seed: int = 0) -> dict[str, float]:
+def path_agreement(lice: LICE, X, noise: float = 0.05, random_state: int = 0) -> dict[str, float]:
     """Share of samples whose cluster (per layer) and whole decision path are unchanged when every
     non-binary feature gets Gaussian noise of ``noise`` standard deviations."""
     x = as_array(X)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     std = x.std(axis=0)
     continuous = np.array([len(np.unique(x[:, j])) > 2 for j in range(x.shape[1])])
     noisy = x + rng.normal(0, noise, x.shape) * std * continuous
@@ -377,41 +332,26 @@ def path_agreement(lice: LICE, X, noise: float = 0.05, seed: int = 0) -> dict[st
                                                          for i, layer in enumerate(lice.layers_)}}
 
 
-def positive_probability(model, X) -> np.ndarray:
-    """The model's probability of a positive decision (largest class probability if multi-class)."""
-    logits, _ = layer_outputs(model, X, [])
-    if logits.ndim == 2 and logits.shape[1] > 1:
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return (e / e.sum(axis=1, keepdims=True)).max(axis=1)
-    return 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
-
-
 def lice_deletion(lice: LICE, X, k: int = 3, baseline: np.ndarray | None = None, n_random: int = 5,
-                  seed: int = 0) -> dict[str, float]:
+                  random_state: int = 0) -> dict[str, float]:
     """Deletion check: mean |change| of the model's probability when each sample's top-``k`` LICE
     features are set to the baseline (default: the mean of ``X``), against ``k`` random features."""
     x = as_array(X)
     base = x.mean(axis=0) if baseline is None else baseline
     return deletion_check(lambda z: positive_probability(lice.model, z), x, lice.local_importance(x), k=k,
-                          baseline=base, n_random=n_random, seed=seed)
+                          baseline=base, n_random=n_random, random_state=random_state)
 
 
-def driver_precision(ranking: pd.Series | list[str], drivers: tuple[str, ...]) -> float:
-    """Share of the top-``len(drivers)`` ranked features that are true drivers (NaN without drivers)."""
-    if not drivers:
-        return float("nan")
-    top = list(ranking.index if isinstance(ranking, pd.Series) else ranking)[:len(drivers)]
-    return len(set(top) & set(drivers)) / len(drivers)
-
-
-def lice_results(lice: LICE, X_fit, X_eval, seed: int = 0, ari_seeds: tuple[int, ...] = (), noise: float = 0.05,
-                 k_delete: int = 3, drivers: tuple[str, ...] = (), baseline: np.ndarray | None = None) -> pd.DataFrame:
-    """The results-contract rows of a fitted LICE: held-out ``fidelity`` and ``n_clusters`` per layer,
-    ``ari`` per layer over refits on ``X_fit`` (when ``ari_seeds`` is given; ``ari_fixed_k`` with K held at
-    this fit's choice), and on ``X_eval``:
-    ``path_agreement`` under ``noise`` std of input noise (per layer, and ``layer="all"`` for the whole
-    path), ``deletion_drop`` for LICE's top-``k_delete`` features and for random ones (deleted = set to
-    ``baseline``, by default the mean of ``X_eval``), and ``driver_precision`` (when the true drivers are known)."""
+def lice_results(lice: LICE, X_fit, X_eval, ari_seeds: Sequence[int] = (), noise: float = 0.05, k_delete: int = 3,
+                 drivers: Sequence[str] = (), baseline: np.ndarray | None = None,
+                 random_state: int = 0) -> pd.DataFrame:
+    """The results rows (``model, metric, layer, value``) of a fitted LICE: held-out ``fidelity`` and
+    ``n_clusters`` per layer, ``ari`` per layer over refits on ``X_fit`` with the ``ari_seeds`` (when
+    given; ``ari_fixed_k`` with K held at this fit's choice), and on ``X_eval``: ``path_agreement`` under
+    ``noise`` std of input noise (per layer, and ``layer="all"`` for the whole path), ``deletion_drop``
+    for LICE's top-``k_delete`` features and for random ones (deleted = set to ``baseline``, by default
+    the mean of ``X_eval``), and ``driver_precision`` (when the true drivers are known). ``random_state``
+    seeds the input noise and the random features."""
     rows = []
     for layer in lice.layers_:
         rows.append({"model": "lice", "metric": "fidelity", "layer": layer, "value": lice.fidelity_[layer]})
@@ -420,14 +360,14 @@ def lice_results(lice: LICE, X_fit, X_eval, seed: int = 0, ari_seeds: tuple[int,
         for metric, fix_k in (("ari", False), ("ari_fixed_k", True)):
             for row in stability_ari(lice, X_fit, ari_seeds, fix_k=fix_k).itertuples():
                 rows.append({"model": "lice", "metric": metric, "layer": row.layer, "value": row.ari})
-    agreement = path_agreement(lice, X_eval, noise=noise, seed=seed)
+    agreement = path_agreement(lice, X_eval, noise=noise, random_state=random_state)
     rows += [{"model": "lice", "metric": "path_agreement", "layer": layer, "value": agreement[layer]}
              for layer in lice.layers_]
     rows.append({"model": "lice", "metric": "path_agreement", "layer": "all", "value": agreement["path"]})
-    deletion = lice_deletion(lice, X_eval, k=k_delete, baseline=baseline, seed=seed)
+    deletion = lice_deletion(lice, X_eval, k=k_delete, baseline=baseline, random_state=random_state)
     rows.append({"model": "lice", "metric": "deletion_drop", "value": deletion["ranked"]})
     rows.append({"model": "random_features", "metric": "deletion_drop", "value": deletion["random"]})
     if drivers:
         rows.append({"model": "lice", "metric": "driver_precision",
                      "value": driver_precision(lice.global_importance(), drivers)})
-    return pd.DataFrame(rows).assign(seed=seed)
+    return pd.DataFrame(rows)

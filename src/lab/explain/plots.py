@@ -1,17 +1,23 @@
-"""Figures of a fitted LICE: fidelity against K, per-layer cluster maps, and the flow across layers."""
+"""The study's figures, one function of the ``StudyResult`` each (the first repetition's model and LICE):
+fidelity against K, per-layer cluster maps, the flow across layers, the SHAP summary and PDP/ICE curves."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import shap
+from matplotlib.figure import Figure
 from matplotlib.patches import Polygon, Rectangle
 from sklearn.decomposition import PCA
 
-from lab.explain.lice import LICE, decide, layer_outputs
+from lab.core import StudyResult
+from lab.explain.network import decide, layer_outputs
 
 
-def selection_curves(lice: LICE):
+def k_selection(result: StudyResult) -> Figure:
     """Cross-validated surrogate fidelity (± one standard error) for every K tried, per layer, with the
     chosen K marked."""
+    lice = result.artefacts["runs"][0]["lice"]
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     for layer, rows in lice.selection_.groupby("layer", sort=False):
         line, _, _ = ax.errorbar(rows["k"], rows["fidelity"], yerr=rows["se"], marker="o", ms=3, capsize=2,
@@ -23,9 +29,12 @@ def selection_curves(lice: LICE):
     return fig
 
 
-def cluster_maps(lice: LICE, X, max_points: int = 2000, seed: int = 0):
-    """Per layer, a 2-D PCA of the embeddings coloured by cluster (top) and by the model's decision (bottom)."""
-    x = np.asarray(X, dtype=np.float32)
+def cluster_maps(result: StudyResult, max_points: int = 2000) -> Figure:
+    """Per layer, a 2-D PCA of the test users' embeddings coloured by cluster (top) and by the model's
+    decision (bottom)."""
+    first, seed = result.artefacts["runs"][0], result.config.seed
+    lice = first["lice"]
+    x = first["X_test"].to_numpy(np.float32)
     rows = np.random.default_rng(seed).permutation(len(x))[:max_points]
     logits, embeddings = layer_outputs(lice.model, x[rows], lice.layers_)
     decision = decide(logits, lice.threshold)
@@ -46,9 +55,11 @@ def cluster_maps(lice: LICE, X, max_points: int = 2000, seed: int = 0):
     return fig
 
 
-def flow_diagram(lice: LICE, X):
-    """Sankey-like flow: each layer a column of cluster boxes (height = share of users, colour = share
-    picked), bands between consecutive layers as wide as the users moving between the two clusters."""
+def flow(result: StudyResult) -> Figure:
+    """Sankey-like flow of the test users: each layer a column of cluster boxes (height = share of users,
+    colour = share picked), bands between consecutive layers as wide as the users moving between clusters."""
+    first = result.artefacts["runs"][0]
+    lice, X = first["lice"], first["X_test"]
     labels = lice.assign(X)
     logits, _ = layer_outputs(lice.model, X, [])
     decision = decide(logits, lice.threshold)
@@ -82,4 +93,34 @@ def flow_diagram(lice: LICE, X):
     ax.set_xticks(range(len(lice.layers_)), lice.layers_)
     ax.set_yticks([])
     ax.set_title("How users flow through the layers' clusters (label: cluster, share picked)", fontsize=10)
+    return fig
+
+
+def shap_summary(result: StudyResult, max_display: int = 12) -> Figure:
+    """SHAP's beeswarm summary of the sampled test users (values on the model's logit)."""
+    values, shown, explainer = result.artefacts["toolkit"]["shap"]
+    plt.figure()
+    shap.summary_plot(values, pd.DataFrame(shown, columns=result.artefacts["X"].columns), show=False,
+                      max_display=max_display)
+    fig = plt.gcf()
+    fig.suptitle(f"SHAP summary ({explainer}, logit of the model)", fontsize=10)
+    return fig
+
+
+def pdp_ice(result: StudyResult) -> Figure:
+    """PDP (thick line) over ICE curves (thin) of the top SHAP features, on the positive-class probability."""
+    curves = result.artefacts["toolkit"]["pdp_ice"]
+    n_cols = min(4, len(curves))
+    n_rows = int(np.ceil(len(curves) / 4))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.6 * n_rows), squeeze=False, sharey=True)
+    for ax, (feature, curve) in zip(axes.flat, curves.items()):
+        ax.plot(curve["grid"], curve["individual"].T, color="tab:blue", alpha=0.15, linewidth=0.5)
+        ax.plot(curve["grid"], curve["average"], color="black", linestyle="--", linewidth=2, label="average")
+        ax.vlines(curve["deciles"], 0, 0.05, transform=ax.get_xaxis_transform(), color="black")
+        ax.set_xlabel(feature)
+    for ax in axes.flat[len(curves):]:
+        ax.set_visible(False)
+    axes[0, 0].set_ylabel("Partial dependence")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
     return fig

@@ -1,27 +1,34 @@
 """The integrated explanation toolkit: the classic methods, run on the same model and data as LICE.
 
-Which question each method answers is in ``METHODS``; ``method_table`` puts that beside each method's
-fidelity (where one is defined) and its cost. Library methods are used where they exist: SHAP (shap),
-PDP/ICE and permutation importance (scikit-learn), surrogate trees (scikit-learn). Written here, because
-no installed library provides them: the LIME-style local linear fit, gradient counterfactuals, the
-deletion check, rule extraction and simplification, and the soft decision tree (Frosst & Hinton, 2017).
+Which question each method answers is in ``EXPLANATION_METHODS``; ``method_table`` puts that beside each
+method's fidelity (where one is defined) and its cost. Library methods are used where they exist: SHAP
+(shap), PDP/ICE and permutation importance (scikit-learn), surrogate trees (scikit-learn). Written here,
+because no installed library provides them: the LIME-style local linear fit, gradient counterfactuals,
+rule extraction and simplification, and the soft decision tree (Frosst & Hinton, 2017).
 """
 from __future__ import annotations
 
 import warnings
-from time import perf_counter
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import shap
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.inspection import PartialDependenceDisplay, permutation_importance
+from sklearn.inspection import partial_dependence, permutation_importance
 from sklearn.linear_model import Ridge
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-METHODS = {
+from lab.core import member_seed, stopwatch
+from lab.explain.measures import deletion_check, driver_precision
+from lab.explain.network import positive_probability, torch_module
+from lab.explain.rules import Term, covers, rule_text, tree_leaves
+
+EXPLANATION_METHODS = {
     "lice": "Which regions does each hidden layer carve out, which features drive the decision in each, "
             "and how do users flow from region to region?",
     "permutation_importance": "Which features does the model's accuracy depend on, globally?",
@@ -37,35 +44,13 @@ METHODS = {
 
 
 def method_table(records: list[dict]) -> pd.DataFrame:
-    """``records`` of ``{method, fidelity, fidelity_kind, seconds, scope}`` -> the table shown in the report."""
+    """``records`` of ``{method, fidelity, fidelity_kind, explain_seconds, scope}`` -> the report's table."""
     table = pd.DataFrame(records)
-    table.insert(1, "answers", table["method"].map(METHODS))
+    table.insert(1, "answers", table["method"].map(EXPLANATION_METHODS))
     return table
 
 
-# -- deletion ----------------------------------------------------------------------------------------
-def deletion_check(score, x: np.ndarray, importance: np.ndarray, k: int = 3, baseline: np.ndarray | None = None,
-                   n_random: int = 5, seed: int = 0) -> dict[str, float]:
-    """Mean |change| of ``score(x)`` when each row's top-``k`` features by ``importance`` (``[n, d]`` or a
-    global ``[d]``) are set to ``baseline``, against ``k`` random features (mean of ``n_random`` draws)."""
-    x = np.asarray(x, dtype=np.float32)
-    base = x.mean(axis=0) if baseline is None else np.asarray(baseline, dtype=np.float32)
-    importance = np.broadcast_to(np.asarray(importance, dtype=float), x.shape)
-    before = score(x)
-    rows = np.arange(len(x))[:, None]
-
-    def drop(cols: np.ndarray) -> float:
-        z = x.copy()
-        z[rows, cols] = base[cols]
-        return float(np.abs(score(z) - before).mean())
-
-    rng = np.random.default_rng(seed)
-    ranked = drop(np.argsort(-importance, axis=1, kind="stable")[:, :k])
-    random = np.mean([drop(np.argsort(rng.random(x.shape), axis=1)[:, :k]) for _ in range(n_random)])
-    return {"ranked": ranked, "random": float(random)}
-
-
-# -- SHAP --------------------------------------------------------------------------------------------
+# -- SHAP and PDP/ICE --------------------------------------------------------------------------------
 def shap_values(model, X_explain: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, str]:
     """``[n, d]`` SHAP values of the positive-class output and the explainer used.
 
@@ -81,108 +66,89 @@ def shap_values(model, X_explain: np.ndarray, background: np.ndarray) -> tuple[n
             values = explainer.shap_values(torch.as_tensor(X_explain, dtype=torch.float32), check_additivity=False)
         return np.asarray(values).reshape(len(X_explain), -1), "DeepExplainer"
     if hasattr(model, "tree_") or hasattr(model, "estimators_"):
-        values = shap.TreeExplainer(model).shap_values(X_explain)
-        values = np.asarray(values)
+        values = np.asarray(shap.TreeExplainer(model).shap_values(X_explain))
         return (values[..., -1] if values.ndim == 3 else values), "TreeExplainer"
     summary = shap.kmeans(background, 20)
     values = shap.KernelExplainer(lambda z: model.predict_proba(z)[:, 1], summary).shap_values(X_explain)
     return np.asarray(values), "KernelExplainer"
 
 
-def pdp_ice_figure(estimator, X: pd.DataFrame, features: list[str], n_ice: int = 100, seed: int = 0):
-    """PDP (thick line) over ICE curves (thin) for each feature, on the positive-class probability."""
-    display = PartialDependenceDisplay.from_estimator(
-        estimator, X, features, kind="both", subsample=n_ice, random_state=seed, n_cols=min(4, len(features)),
-        grid_resolution=25,
-        ice_lines_kw={"alpha": 0.15, "linewidth": 0.5}, pd_line_kw={"color": "black", "linewidth": 2})
-    display.figure_.set_size_inches(3.2 * min(4, len(features)), 2.6 * int(np.ceil(len(features) / 4)))
-    return display.figure_
+def partial_dependence_curves(estimator, X: pd.DataFrame, features: Sequence[str], n_ice: int = 100,
+                              grid_resolution: int = 25, random_state: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """Per feature, the positive-class probability along a grid (5th to 95th percentile): ``grid``,
+    ``average`` (the PDP, over every row of ``X``), ``individual`` (ICE curves of ``n_ice`` random rows) and
+    the feature's ``deciles``."""
+    rows = np.random.default_rng(random_state).permutation(len(X))[:n_ice]
+    curves = {}
+    for feature in features:
+        result = partial_dependence(estimator, X, [feature], kind="both", grid_resolution=grid_resolution)
+        curves[feature] = {"grid": result["grid_values"][0], "average": result["average"][0],
+                           "individual": result["individual"][0][rows],
+                           "deciles": np.percentile(X[feature], np.arange(10, 100, 10))}
+    return curves
 
 
 # -- surrogates and rules ----------------------------------------------------------------------------
-def condition_text(name: str, cut: float, below: bool) -> str:
-    """``income <= 4,200``, or ``preferred_channel is sms`` for a one-hot ``column=level`` feature."""
-    if "=" in name and 0 < cut < 1:
-        column, level = name.split("=", 1)
-        return f"{column} {'is not' if below else 'is'} {level}"
-    value = f"{cut:,.0f}" if abs(cut) >= 100 else f"{cut:.2f}"
-    return f"{name} {'<=' if below else '>'} {value}"
-
-
-def _leaves(tree: DecisionTreeClassifier, positive) -> list[dict]:
-    """Every leaf whose majority class is ``positive``: its terms ``(feature, cut, below)``, size, precision."""
-    if positive not in tree.classes_:
-        return []
-    pos = list(tree.classes_).index(positive)
-    t = tree.tree_
-    leaves, stack = [], [(0, [])]
-    while stack:
-        node, terms = stack.pop()
-        if t.children_left[node] == -1:
-            share = t.value[node][0] / t.value[node][0].sum()
-            if share.argmax() == pos:
-                leaves.append({"terms": terms, "n": int(t.n_node_samples[node]), "precision": float(share[pos])})
-            continue
-        j, cut = int(t.feature[node]), float(t.threshold[node])
-        stack.append((t.children_left[node], terms + [(j, cut, True)]))
-        stack.append((t.children_right[node], terms + [(j, cut, False)]))
-    return sorted(leaves, key=lambda leaf: -leaf["n"])
-
-
-def tree_rules(tree: DecisionTreeClassifier, names: list[str], positive=1) -> list[dict]:
-    """The tree's positive leaves as plain-words rules, largest first: ``{rule, n, precision}``."""
-    return [{"rule": " and ".join(condition_text(names[j], cut, below) for j, cut, below in leaf["terms"])
-             or "everyone", "n": leaf["n"], "precision": leaf["precision"]} for leaf in _leaves(tree, positive)]
-
-
-def _covers(terms: list[tuple[int, float, bool]], x: np.ndarray) -> np.ndarray:
-    mask = np.ones(len(x), dtype=bool)
-    for j, cut, below in terms:
-        mask &= (x[:, j] <= cut) if below else (x[:, j] > cut)
-    return mask
-
-
 class RuleSetSurrogate(ClassifierMixin, BaseEstimator):
-    """A short if-then rule list imitating a decision: the positive leaves of a surrogate tree, each
-    simplified by dropping conditions whose removal costs at most ``slack`` precision on the fit data,
-    kept when they cover at least ``min_coverage`` of the samples. Predicts positive if any rule fires."""
+    """A short if-then rule list imitating a binary decision: the positive leaves of a surrogate tree,
+    each simplified by dropping conditions whose removal costs at most ``slack`` precision on the fit
+    data, kept when they cover at least ``min_coverage`` of the samples. Predicts the positive class
+    (``classes_[1]``) if any rule fires.
 
-    def __init__(self, max_depth: int = 4, slack: float = 0.02, min_coverage: float = 0.01, seed: int = 0) -> None:
+    Attributes: ``classes_``, ``rules_`` (``{terms, precision, coverage}``, terms as in ``lab.explain.rules``).
+    """
+
+    def __init__(self, max_depth: int = 4, slack: float = 0.02, min_coverage: float = 0.01,
+                 random_state: int = 0) -> None:
         self.max_depth = max_depth
         self.slack = slack
         self.min_coverage = min_coverage
-        self.seed = seed
+        self.random_state = random_state
 
-    def fit(self, X, decision) -> RuleSetSurrogate:
-        x, d = np.asarray(X, dtype=np.float32), np.asarray(decision).astype(int)
-        self.classes_ = np.array([0, 1])
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # a rule list says who is positive: two classes only
+        return tags
+
+    def fit(self, X, y) -> RuleSetSurrogate:
+        """Extract the rules imitating the decision ``y`` (two classes; the second sorted one is positive)."""
+        x, y = validate_data(self, X, y, dtype=np.float32)
+        check_classification_targets(y)
+        target_type = type_of_target(y, input_name="y")
+        if target_type != "binary":
+            raise ValueError(f"Only binary classification is supported: RuleSetSurrogate says who is positive; "
+                             f"the type of the target is {target_type} ({len(np.unique(y))} class(es))")
+        self.classes_, d = np.unique(y, return_inverse=True)
         tree = DecisionTreeClassifier(max_depth=self.max_depth, min_samples_leaf=max(5, len(x) // 200),
-                                      random_state=self.seed).fit(x, d)
-        self.rules_ = []
-        for leaf in _leaves(tree, 1):
-            terms = list(leaf["terms"])
-            precision = d[_covers(terms, x)].mean()
+                                      random_state=self.random_state).fit(x, d)
+        self.rules_: list[dict] = []
+        for leaf in tree_leaves(tree, 1):
+            terms: list[Term] = list(leaf["terms"])
+            precision = d[covers(terms, x)].mean()
             for term in list(terms):
                 shorter = [t for t in terms if t != term]
-                covered = _covers(shorter, x)
+                covered = covers(shorter, x)
                 if shorter and d[covered].mean() >= precision - self.slack:
                     terms, precision = shorter, d[covered].mean()
-            coverage = _covers(terms, x).mean()
+            coverage = covers(terms, x).mean()
             if coverage >= self.min_coverage and terms not in [r["terms"] for r in self.rules_]:
                 self.rules_.append({"terms": terms, "precision": float(precision), "coverage": float(coverage)})
         return self
 
     def predict(self, X) -> np.ndarray:
-        x = np.asarray(X, dtype=np.float32)
+        """The positive class where any rule fires, the other class elsewhere."""
+        check_is_fitted(self)
+        x = validate_data(self, X, reset=False, dtype=np.float32)
         fired = np.zeros(len(x), dtype=bool)
         for rule in self.rules_:
-            fired |= _covers(rule["terms"], x)
-        return fired.astype(int)
+            fired |= covers(rule["terms"], x)
+        return self.classes_[fired.astype(int)]
 
     def describe(self, names: list[str]) -> pd.DataFrame:
         """The rules in plain words with their precision and coverage on the fit data."""
-        return pd.DataFrame([{"rule": " and ".join(condition_text(names[j], c, b) for j, c, b in r["terms"]),
-                              "precision": r["precision"], "coverage": r["coverage"]} for r in self.rules_])
+        check_is_fitted(self)
+        return pd.DataFrame([{"rule": rule_text(r["terms"], names), "precision": r["precision"],
+                              "coverage": r["coverage"]} for r in self.rules_])
 
 
 # -- soft decision tree ------------------------------------------------------------------------------
@@ -210,49 +176,59 @@ class SoftTreeModule(nn.Module):
 
 
 class SoftTreeDistiller(BaseEstimator):
-    """Distil a model into a :class:`SoftTreeModule` by matching its probabilities (cross-entropy)."""
+    """Distil a model into a :class:`SoftTreeModule` by matching its probabilities (cross-entropy).
 
-    def __init__(self, depth: int = 4, epochs: int = 60, lr: float = 0.02, seed: int = 0) -> None:
+    ``fit(X, teacher_probability)`` takes the teacher's positive-class probability ``[n]`` in [0, 1];
+    ``random_state`` seeds the initial weights and the batch order (never torch's global RNG).
+    """
+
+    def __init__(self, depth: int = 4, epochs: int = 60, lr: float = 0.02, random_state: int = 0) -> None:
         self.depth = depth
         self.epochs = epochs
         self.lr = lr
-        self.seed = seed
+        self.random_state = random_state
 
     def fit(self, X, teacher_probability) -> SoftTreeDistiller:
-        x = np.asarray(X, dtype=np.float32)
+        """Train the soft tree on standardised ``X`` to reproduce ``teacher_probability``."""
+        x, p = validate_data(self, X, teacher_probability, dtype=np.float32, y_numeric=True)
+        if p.min() < 0 or p.max() > 1:
+            raise ValueError("teacher_probability must lie in [0, 1]")
         self.mean_, self.scale_ = x.mean(axis=0), np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
-        torch.manual_seed(self.seed)
-        self.module_ = SoftTreeModule(x.shape[1], self.depth)
+        with torch.random.fork_rng(devices=[]):  # seeded initial weights, torch's global RNG left as it was
+            torch.manual_seed(self.random_state)
+            self.module_ = SoftTreeModule(x.shape[1], self.depth)
         xt = torch.from_numpy((x - self.mean_) / self.scale_)
-        target = torch.as_tensor(np.asarray(teacher_probability), dtype=torch.float32)
+        target = torch.as_tensor(p, dtype=torch.float32)
         optim = torch.optim.Adam(self.module_.parameters(), lr=self.lr)
-        generator = torch.Generator().manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.random_state)
         for _ in range(self.epochs):
             for batch in torch.randperm(len(xt), generator=generator).split(512):
-                p = self.module_(xt[batch]).clamp(1e-6, 1 - 1e-6)
-                loss = nn.functional.binary_cross_entropy(p, target[batch])
+                q = self.module_(xt[batch]).clamp(1e-6, 1 - 1e-6)
+                loss = nn.functional.binary_cross_entropy(q, target[batch])
                 optim.zero_grad()
                 loss.backward()
                 optim.step()
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        x = (np.asarray(X, dtype=np.float32) - self.mean_) / self.scale_
+        """``[n, 2]``: one minus and the distilled probability."""
+        check_is_fitted(self)
+        x = (validate_data(self, X, reset=False, dtype=np.float32) - self.mean_) / self.scale_
         with torch.no_grad():
             p = self.module_(torch.from_numpy(x.astype(np.float32))).numpy()
         return np.stack([1 - p, p], axis=1)
 
 
 # -- local explanations ------------------------------------------------------------------------------
-def local_linear(score, x: np.ndarray, X_train: np.ndarray, names: list[str], n_samples: int = 2000,
-                 sigma: float = 0.5, seed: int = 0) -> tuple[pd.Series, float]:
+def local_linear(score: Callable[[np.ndarray], np.ndarray], x: np.ndarray, X_train: np.ndarray, names: list[str],
+                 n_samples: int = 2000, sigma: float = 0.5, random_state: int = 0) -> tuple[pd.Series, float]:
     """LIME-style: perturb ``x`` (Gaussian of ``sigma`` std on continuous features, 10% flips on 0/1
     ones), weight samples by an RBF kernel on their distance, fit a weighted ridge to ``score``.
 
     Returns the local slopes per standard deviation and the weighted R2 on fresh perturbations (the
     local fidelity).
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     std = np.where(X_train.std(axis=0) > 0, X_train.std(axis=0), 1.0)
     binary = np.array([set(np.unique(X_train[:, j])) <= {0.0, 1.0} for j in range(X_train.shape[1])])
 
@@ -277,7 +253,7 @@ def counterfactuals(model, X: np.ndarray, threshold: float, X_train: np.ndarray,
 
     Returns ``[n, d]`` changes in feature units plus ``valid`` (the decision flipped) and ``n_changed``.
     """
-    module = getattr(model, "module_", model)
+    module = torch_module(model)
     x = torch.as_tensor(X, dtype=torch.float32)
     std = torch.as_tensor(np.where(X_train.std(axis=0) > 0, X_train.std(axis=0), 1.0), dtype=torch.float32)
     low, high = torch.as_tensor(X_train.min(axis=0)), torch.as_tensor(X_train.max(axis=0))
@@ -307,97 +283,99 @@ def counterfactuals(model, X: np.ndarray, threshold: float, X_train: np.ndarray,
 
 # -- everything on one model -------------------------------------------------------------------------
 def compare_methods(estimator, X_train: pd.DataFrame, X_test: pd.DataFrame, threshold: float, y_test=None,
-                    drivers: tuple[str, ...] = (), k_delete: int = 3, n_local: int = 200, seed: int = 0) -> dict:
-    """Run the toolkit on a fitted binary classifier with a torch ``module_`` and its decision
-    ``probability >= threshold``. Returns ``results`` (tidy rows), ``table`` (the method table) and the
-    artefacts the report shows (``shap``, ``rankings``, ``rules``, ``counterfactuals``, ``lime``)."""
+                    drivers: Sequence[str] = (), k_delete: int = 3, n_local: int = 200, n_pdp: int = 4,
+                    n_ice: int = 60, random_state: int = 0) -> dict:
+    """Run the toolkit on a fitted binary classifier holding a torch ``module_`` and its decision
+    ``probability >= threshold``. Returns ``results`` (tidy rows ``model, metric, value``), ``table``
+    (the method table's records) and the artefacts the report shows (``shap``, ``rankings``, ``rules``,
+    ``counterfactuals``, ``counterfactual_inputs``, ``lime``, ``pdp_ice`` for the top ``n_pdp`` SHAP features)."""
     names = list(X_train.columns)
     xtr, xte = X_train.to_numpy(np.float32), X_test.to_numpy(np.float32)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     local = xte[rng.permutation(len(xte))[:n_local]]
 
     def score(z: np.ndarray) -> np.ndarray:
-        return estimator.predict_proba(z)[:, 1]
+        return positive_probability(estimator, z)
 
     d_train, d_test = (score(xtr) >= threshold).astype(int), (score(xte) >= threshold).astype(int)
     baseline = xtr.mean(axis=0)
-    rows, records, out = [], [], {}
+    rows: list[dict] = []
+    records: list[dict] = []
+    out: dict = {"rankings": {}}
 
-    def add(method, metric, value):
+    def add(method: str, metric: str, value: float) -> None:
         rows.append({"model": method, "metric": metric, "value": float(value)})
 
-    def delete(method, importance):
-        add(method, "deletion_drop", deletion_check(score, local, importance, k=k_delete, baseline=baseline,
-                                                    n_random=1, seed=seed)["ranked"])
+    def record(method: str, fidelity: float, kind: str, seconds: float, scope: str) -> None:
+        records.append({"method": method, "fidelity": fidelity, "fidelity_kind": kind, "explain_seconds": seconds,
+                        "scope": scope})
 
-    def rank(method, importance: pd.Series):
-        out.setdefault("rankings", {})[method] = importance.sort_values(ascending=False)
+    def rank(method: str, importance: np.ndarray) -> None:
+        ranking = pd.Series(importance.mean(axis=0) if importance.ndim == 2 else importance, index=names)
+        out["rankings"][method] = ranking.sort_values(ascending=False)
         if drivers:
-            top = list(out["rankings"][method].index[:len(drivers)])
-            add(method, "driver_precision", len(set(top) & set(drivers)) / len(drivers))
+            add(method, "driver_precision", driver_precision(out["rankings"][method], drivers))
+        add(method, "deletion_drop", deletion_check(score, local, importance, k=k_delete, baseline=baseline,
+                                                    n_random=1, random_state=random_state)["ranked"])
 
-    start = perf_counter()
-    target = y_test if y_test is not None else d_test
-    perm = permutation_importance(estimator, X_test, target, scoring="roc_auc", n_repeats=3, random_state=seed)
-    seconds = perf_counter() - start
-    rank("permutation_importance", pd.Series(perm.importances_mean, index=names))
-    delete("permutation_importance", perm.importances_mean)
-    records.append({"method": "permutation_importance", "fidelity": np.nan, "fidelity_kind": "-", "seconds": seconds,
-                    "scope": "global"})
+    with stopwatch() as clock:
+        target = y_test if y_test is not None else d_test
+        perm = permutation_importance(estimator, X_test, target, scoring="roc_auc", n_repeats=3,
+                                      random_state=random_state)
+    rank("permutation_importance", perm.importances_mean)
+    record("permutation_importance", np.nan, "-", clock["seconds"], "global")
 
-    start = perf_counter()
-    background = xtr[rng.permutation(len(xtr))[:200]]
-    values, explainer = shap_values(estimator, local, background)
-    seconds = perf_counter() - start
+    with stopwatch() as clock:
+        background = xtr[rng.permutation(len(xtr))[:200]]
+        values, explainer = shap_values(estimator, local, background)
     out["shap"] = (values, local, explainer)
-    rank("shap", pd.Series(np.abs(values).mean(axis=0), index=names))
-    delete("shap", np.abs(values))
-    records.append({"method": "shap", "fidelity": np.nan, "fidelity_kind": f"additive by construction ({explainer})",
-                    "seconds": seconds, "scope": f"{len(local)} users"})
+    rank("shap", np.abs(values))
+    record("shap", np.nan, f"additive by construction ({explainer})", clock["seconds"], f"{len(local)} users")
 
-    start = perf_counter()
-    tree = DecisionTreeClassifier(max_depth=4, min_samples_leaf=20, random_state=seed).fit(xtr, d_train)
-    fidelity = (tree.predict(xte) == d_test).mean()
-    records.append({"method": "global_surrogate_tree", "fidelity": fidelity, "fidelity_kind": "agreement, held out",
-                    "seconds": perf_counter() - start, "scope": "global"})
+    with stopwatch() as clock:
+        tree = DecisionTreeClassifier(max_depth=4, min_samples_leaf=20, random_state=random_state).fit(xtr, d_train)
+        fidelity = (tree.predict(xte) == d_test).mean()
+    record("global_surrogate_tree", fidelity, "agreement, held out", clock["seconds"], "global")
     add("global_surrogate_tree", "fidelity", fidelity)
     out["surrogate_tree"] = tree
 
-    start = perf_counter()
-    rules = RuleSetSurrogate(max_depth=4, seed=seed).fit(xtr, d_train)
-    fidelity = (rules.predict(xte) == d_test).mean()
-    records.append({"method": "rule_set", "fidelity": fidelity, "fidelity_kind": "agreement, held out",
-                    "seconds": perf_counter() - start, "scope": "global"})
+    with stopwatch() as clock:
+        rules = RuleSetSurrogate(max_depth=4, random_state=random_state).fit(xtr, d_train)
+        fidelity = (rules.predict(xte) == d_test).mean()
+    record("rule_set", fidelity, "agreement, held out", clock["seconds"], "global")
     add("rule_set", "fidelity", fidelity)
     add("rule_set", "n_rules", len(rules.rules_))
     out["rules"] = rules.describe(names)
 
-    start = perf_counter()
-    soft = SoftTreeDistiller(depth=4, seed=seed).fit(xtr, score(xtr))
-    fidelity = ((soft.predict_proba(xte)[:, 1] >= threshold).astype(int) == d_test).mean()
-    records.append({"method": "soft_tree", "fidelity": fidelity, "fidelity_kind": "agreement, held out",
-                    "seconds": perf_counter() - start, "scope": "global"})
+    with stopwatch() as clock:
+        soft = SoftTreeDistiller(depth=4, random_state=random_state).fit(xtr, score(xtr))
+        fidelity = ((soft.predict_proba(xte)[:, 1] >= threshold).astype(int) == d_test).mean()
+    record("soft_tree", fidelity, "agreement, held out", clock["seconds"], "global")
     add("soft_tree", "fidelity", fidelity)
 
-    start = perf_counter()
-    fits = [local_linear(score, x, xtr, names, n_samples=1000, seed=seed + i) for i, x in enumerate(local[:20])]
-    fidelity = float(np.mean([r2 for _, r2 in fits]))
-    records.append({"method": "lime", "fidelity": fidelity, "fidelity_kind": "local weighted R2",
-                    "seconds": perf_counter() - start, "scope": f"{len(fits)} users"})
+    with stopwatch() as clock:
+        fits = [local_linear(score, x, xtr, names, n_samples=1000, random_state=member_seed(random_state, i))
+                for i, x in enumerate(local[:20])]
+        fidelity = float(np.mean([r2 for _, r2 in fits]))
+    record("lime", fidelity, "local weighted R2", clock["seconds"], f"{len(fits)} users")
     add("lime", "fidelity", fidelity)
     out["lime"] = fits[0][0]
 
-    start = perf_counter()
-    mutable = np.array([len(np.unique(xtr[:, j])) > 2 and names[j] != "age" for j in range(len(names))])
-    cf = counterfactuals(estimator, local, threshold, xtr, mutable=mutable)
-    records.append({"method": "counterfactual", "fidelity": cf["valid"].mean(), "fidelity_kind": "share flipped",
-                    "seconds": perf_counter() - start, "scope": f"{len(local)} users"})
+    with stopwatch() as clock:
+        mutable = np.array([len(np.unique(xtr[:, j])) > 2 and names[j] != "age" for j in range(len(names))])
+        cf = counterfactuals(estimator, local, threshold, xtr, mutable=mutable)
+    record("counterfactual", cf["valid"].mean(), "share flipped", clock["seconds"], f"{len(local)} users")
     add("counterfactual", "validity", cf["valid"].mean())
     if cf["valid"].any():
         add("counterfactual", "features_changed", cf.loc[cf["valid"], "n_changed"].mean())
     out["counterfactuals"] = cf.rename(columns=dict(enumerate(names)))
     out["counterfactual_inputs"] = pd.DataFrame(local, columns=names)
 
-    out["results"] = pd.DataFrame(rows).assign(seed=seed)
+    with stopwatch() as clock:
+        top = list(out["rankings"]["shap"].index[:n_pdp])
+        out["pdp_ice"] = partial_dependence_curves(estimator, X_test, top, n_ice=n_ice, random_state=random_state)
+    record("pdp_ice", np.nan, "-", clock["seconds"], f"{len(top)} features")
+
+    out["results"] = pd.DataFrame(rows)
     out["table"] = records
     return out

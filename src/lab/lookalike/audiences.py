@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 
-from lab.data import SchemaError
+from lab.core import SchemaError
 
 
 def identify(users: pd.DataFrame, query: str) -> np.ndarray:
@@ -15,7 +15,7 @@ def identify(users: pd.DataFrame, query: str) -> np.ndarray:
         mask = users.eval(query)
     except Exception as err:  # pandas raises many error types for a bad expression
         raise SchemaError(f"users: segment query {query!r} cannot be evaluated ({err})") from err
-    if not pd.api.types.is_bool_dtype(mask):
+    if not isinstance(mask, pd.Series) or not pd.api.types.is_bool_dtype(mask):
         raise SchemaError(f"users: segment query {query!r} must give True/False per user")
     return mask.to_numpy()
 
@@ -43,10 +43,10 @@ def expand(scores: np.ndarray, size: int, exclude: np.ndarray | None = None) -> 
 
 
 def discover(embedding: np.ndarray, users: pd.DataFrame, audience: np.ndarray, n_clusters: int = 6,
-             seed: int = 0, describe: tuple[str, ...] = ()) -> tuple[np.ndarray, pd.DataFrame]:
+             random_state: int = 0, describe: tuple[str, ...] = ()) -> tuple[np.ndarray, pd.DataFrame]:
     """Cluster users on their embeddings and describe each cluster: size, share in the expanded
     ``audience`` and the mean of the ``describe`` columns. Returns (labels [N], description)."""
-    labels = KMeans(n_clusters, n_init=3, random_state=seed).fit_predict(embedding)
+    labels = KMeans(n_clusters, n_init=3, random_state=random_state).fit_predict(embedding)
     table = pd.DataFrame({"cluster": labels, "in_audience": audience})
     for column in describe:
         table[column] = users[column].to_numpy()

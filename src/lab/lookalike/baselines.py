@@ -1,24 +1,41 @@
-"""Lookalike baselines, all fitted on the same seeds (positives) vs the rest (unlabelled).
+"""Lookalike baselines, all fitted on the same seeds (positives, ``y == 1``) vs the rest (unlabelled).
 
 Feature baselines take a node-feature matrix ``X`` [N, F] (a snapshot's ``x``); graph baselines take a
-``Snapshot``. Each follows the scikit-learn contract: ``fit(X, y)`` returns self, ``decision_function``
-gives a score per row (higher = more like the seeds).
+``Snapshot``. Each is a scikit-learn estimator: ``fit(X, y)`` returns self, ``decision_function`` gives
+a score per row (higher = more like the seeds) and changes nothing.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
 from torch_geometric.nn import SAGEConv
 from torch_geometric.utils import to_undirected
 
 from lab.lookalike.sampling import Snapshot
+
+
+def _seed_mask(y: np.ndarray) -> np.ndarray:
+    """The seeds (``y == 1``) as a boolean mask; a lookalike fit needs at least one."""
+    positives = np.asarray(y) == 1
+    if not positives.any():
+        raise ValueError("a lookalike fit needs at least one seed user (y == 1)")
+    return positives
+
+
+def _standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (1 for a constant column)."""
+    std = X.std(axis=0)
+    return X.mean(axis=0), np.where(std > 0, std, 1.0)
 
 
 def _unit_rows(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> torch.Tensor:
@@ -26,48 +43,60 @@ def _unit_rows(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> torch.Tens
     return F.normalize(Z, dim=1)
 
 
-class RuleTargeting:
-    """Tag targeting: rank users by one column (e.g. recent engagement with the featured product)."""
+class RuleTargeting(BaseEstimator):
+    """Tag targeting: rank users by one column (e.g. recent engagement with the featured product),
+    oriented so that the seeds' side of it comes first (``sign_``)."""
 
-    def __init__(self, column: int):
+    def __init__(self, column: int = 0):
         self.column = column
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> RuleTargeting:
-        self.sign_ = 1.0 if X[y == 1, self.column].mean() >= X[y == 0, self.column].mean() else -1.0
+        X, y = validate_data(self, X, y)
+        if not 0 <= self.column < X.shape[1]:
+            raise ValueError(f"column must index one of the {X.shape[1]} features, got {self.column}")
+        positives = _seed_mask(y)
+        rest = X[~positives, self.column]
+        self.sign_ = 1.0 if not len(rest) or X[positives, self.column].mean() >= rest.mean() else -1.0
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
         return self.sign_ * X[:, self.column]
 
 
-class SeedSimilarity:
+class SeedSimilarity(BaseEstimator):
     """Cosine similarity to the seeds on standardised features.
 
     ``mode="centroid"``: similarity to the seed centroid. ``mode="max"``: similarity to the most
-    similar seed; with ``n_prototypes`` the seeds are first compressed by k-means into prototypes,
-    an approximate index whose cost does not grow with the seed count.
+    similar seed; with ``n_prototypes`` the seeds are first compressed by k-means (seeded by
+    ``random_state``) into prototypes, an approximate index whose cost does not grow with the seed count.
     """
 
-    def __init__(self, mode: str = "centroid", n_prototypes: int | None = None, chunk_size: int = 65536):
+    def __init__(self, mode: str = "centroid", n_prototypes: int | None = None, chunk_size: int = 65536,
+                 random_state: int = 0):
         self.mode = mode
         self.n_prototypes = n_prototypes
         self.chunk_size = chunk_size
+        self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> SeedSimilarity:
         if self.mode not in ("centroid", "max"):
             raise ValueError(f"mode must be 'centroid' or 'max', got {self.mode!r}")
-        self.mean_ = X.mean(axis=0)
-        self.scale_ = np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
-        seeds = _unit_rows(X[y == 1], self.mean_, self.scale_)
+        X, y = validate_data(self, X, y)
+        self.mean_, self.scale_ = _standardiser(X)
+        seeds = _unit_rows(X[_seed_mask(y)], self.mean_, self.scale_)
         if self.mode == "centroid":
             seeds = F.normalize(seeds.mean(0, keepdim=True), dim=1)
         elif self.n_prototypes and len(seeds) > self.n_prototypes:
-            kmeans = KMeans(self.n_prototypes, n_init=1, random_state=0).fit(seeds.numpy())
+            kmeans = KMeans(self.n_prototypes, n_init=1, random_state=self.random_state).fit(seeds.numpy())
             seeds = F.normalize(torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32), dim=1)
         self.seeds_ = seeds
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
         out = np.empty(len(X), dtype=np.float32)
         for start in range(0, len(X), self.chunk_size):
             block = _unit_rows(X[start:start + self.chunk_size], self.mean_, self.scale_)
@@ -75,10 +104,10 @@ class SeedSimilarity:
         return out
 
 
-class UserCF:
+class UserCF(BaseEstimator):
     """User-based collaborative filtering with "is a seed" as the item: a user's score is the
     similarity-weighted seed share among their ``n_neighbours`` most similar users (cosine on the
-    standardised behaviour columns ``columns``)."""
+    standardised behaviour columns ``columns``; all columns when ``None``)."""
 
     def __init__(self, columns: list[int] | None = None, n_neighbours: int = 50, chunk_size: int = 4096):
         self.columns = columns
@@ -86,20 +115,19 @@ class UserCF:
         self.chunk_size = chunk_size
 
     def _rows(self, X: np.ndarray) -> torch.Tensor:
-        X = X if self.columns is None else X[:, self.columns]
-        return _unit_rows(X, self.mean_, self.scale_)
+        return _unit_rows(X if self.columns is None else X[:, self.columns], self.mean_, self.scale_)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> UserCF:
-        X_cols = X if self.columns is None else X[:, self.columns]
-        self.mean_ = X_cols.mean(axis=0)
-        self.scale_ = np.where(X_cols.std(axis=0) > 0, X_cols.std(axis=0), 1.0)
+        X, y = validate_data(self, X, y)
+        self.mean_, self.scale_ = _standardiser(X if self.columns is None else X[:, self.columns])
         self.reference_ = self._rows(X)
-        self.labels_ = torch.as_tensor(y, dtype=torch.float32)
+        self.labels_ = torch.as_tensor(_seed_mask(y), dtype=torch.float32)
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        rows = self._rows(X)
-        out = np.empty(len(X), dtype=np.float32)
+        check_is_fitted(self)
+        rows = self._rows(validate_data(self, X, reset=False))
+        out = np.empty(len(rows), dtype=np.float32)
         k = min(self.n_neighbours, len(self.reference_))
         for start in range(0, len(rows), self.chunk_size):
             sims, idx = (rows[start:start + self.chunk_size] @ self.reference_.T).topk(k, dim=1)
@@ -108,33 +136,35 @@ class UserCF:
         return out
 
 
-def logistic_regression(seed: int = 0):
+def logistic_regression(random_state: int = 0) -> Pipeline:
     """Seeds vs the rest, class-balanced logistic regression on standardised features."""
     return make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000,
-                                                              random_state=seed))
+                                                              random_state=random_state))
 
 
-def gradient_boosting(seed: int = 0):
+def gradient_boosting(random_state: int = 0) -> HistGradientBoostingClassifier:
     """Seeds vs the rest, class-balanced histogram gradient boosting."""
     return HistGradientBoostingClassifier(class_weight="balanced", max_iter=200, learning_rate=0.05,
-                                          random_state=seed)
+                                          random_state=random_state)
 
 
-class BaggingPU:
+class BaggingPU(BaseEstimator):
     """Bagging PU learning (Mordelet & Vert, 2014): many classifiers of the seeds vs a random
     unlabelled subsample of the same size; an unlabelled user is scored only by the classifiers
-    that did not see it (out of bag), new data by all of them."""
+    that did not see it (out of bag, ``oob_score_``), new data by all of them."""
 
-    def __init__(self, n_estimators: int = 50, max_depth: int | None = 6, seed: int = 0):
+    def __init__(self, n_estimators: int = 50, max_depth: int | None = 6, random_state: int = 0):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
-        self.seed = seed
+        self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> BaggingPU:
-        rng = np.random.default_rng(self.seed)
-        positives, unlabelled = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-        if len(positives) == 0:
-            raise ValueError("BaggingPU needs at least one positive (seed) user")
+        X, y = validate_data(self, X, y)
+        rng = np.random.default_rng(self.random_state)
+        seeds = _seed_mask(y)
+        positives, unlabelled = np.flatnonzero(seeds), np.flatnonzero(~seeds)
+        if len(unlabelled) == 0:
+            raise ValueError("BaggingPU needs unlabelled users (y != 1) besides the seeds, got one class")
         total, hits = np.zeros(len(X)), np.zeros(len(X))
         self.estimators_ = []
         for _ in range(self.n_estimators):
@@ -143,13 +173,16 @@ class BaggingPU:
             tree = DecisionTreeClassifier(max_depth=self.max_depth, random_state=int(rng.integers(1 << 31)))
             tree.fit(X[rows], np.r_[np.ones(len(positives)), np.zeros(len(bag))])
             out_of_bag = np.setdiff1d(unlabelled, bag, assume_unique=True)
-            total[out_of_bag] += tree.predict_proba(X[out_of_bag])[:, 1]
+            if len(out_of_bag):
+                total[out_of_bag] += tree.predict_proba(X[out_of_bag])[:, 1]
             hits[out_of_bag] += 1
             self.estimators_.append(tree)
         self.oob_score_ = np.where(hits > 0, total / np.maximum(hits, 1), 1.0)
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
         return np.mean([tree.predict_proba(X)[:, 1] for tree in self.estimators_], axis=0)
 
 
@@ -173,12 +206,13 @@ def random_walks(edge_index: torch.Tensor, num_nodes: int, walk_length: int, wal
     return torch.stack(walks, dim=1)
 
 
-class DeepWalk:
+class DeepWalk(BaseEstimator):
     """DeepWalk embeddings (uniform walks + skip-gram with negative sampling), then cosine to the seed
-    centroid in embedding space. ``fit(snapshot, y)``; ``decision_function(snapshot)`` scores its nodes."""
+    centroid in embedding space. Transductive: ``fit(snapshot, y)`` embeds the snapshot's nodes
+    (``embedding_`` [N, dim]) and ``decision_function()`` scores those same nodes."""
 
     def __init__(self, dim: int = 32, walk_length: int = 20, walks_per_node: int = 4, context: int = 4,
-                 epochs: int = 2, batch_size: int = 4096, lr: float = 0.02, seed: int = 0):
+                 epochs: int = 2, batch_size: int = 4096, lr: float = 0.02, random_state: int = 0):
         self.dim = dim
         self.walk_length = walk_length
         self.walks_per_node = walks_per_node
@@ -186,11 +220,10 @@ class DeepWalk:
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
-        self.seed = seed
+        self.random_state = random_state
 
     def fit(self, snapshot: Snapshot, y: np.ndarray) -> DeepWalk:
-        generator = torch.Generator().manual_seed(self.seed)
-        torch.manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.random_state)
         n = snapshot.x.size(0)
         walks = random_walks(snapshot.edge_index, n, self.walk_length, self.walks_per_node, generator)
         centre = walks[:, :-self.context].unsqueeze(-1).expand(-1, -1, self.context).reshape(-1)
@@ -198,9 +231,11 @@ class DeepWalk:
                                for i in range(1, self.context + 1)], dim=-1).reshape(-1)
         keep = centre != context
         centre, context = centre[keep], context[keep]
-        emb_in, emb_out = torch.nn.Embedding(n, self.dim), torch.nn.Embedding(n, self.dim)
-        torch.nn.init.normal_(emb_in.weight, std=0.1)
-        torch.nn.init.zeros_(emb_out.weight)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.random_state)
+            emb_in, emb_out = nn.Embedding(n, self.dim), nn.Embedding(n, self.dim)
+            nn.init.normal_(emb_in.weight, std=0.1)
+        nn.init.zeros_(emb_out.weight)
         optimiser = torch.optim.Adam(list(emb_in.parameters()) + list(emb_out.parameters()), lr=self.lr)
         for _ in range(self.epochs):
             for idx in torch.randperm(len(centre), generator=generator).split(self.batch_size):
@@ -210,45 +245,60 @@ class DeepWalk:
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-        self.embedding_ = emb_in.weight.detach()
-        self.similarity_ = SeedSimilarity("centroid").fit(self.embedding_.numpy(), np.asarray(y))
+        self.embedding_ = emb_in.weight.detach().numpy()
+        self.similarity_ = SeedSimilarity("centroid").fit(self.embedding_, np.asarray(y))
         return self
 
     def decision_function(self, snapshot: Snapshot | None = None) -> np.ndarray:
-        return self.similarity_.decision_function(self.embedding_.numpy())
+        """Scores [N] of the fitted snapshot's nodes (a DeepWalk embedding exists only for them)."""
+        check_is_fitted(self)
+        return self.similarity_.decision_function(self.embedding_)
 
 
-class StaticGraphSAGE(torch.nn.Module):
-    """Two-layer GraphSAGE (PyG ``SAGEConv``) trained once, seeds vs the rest, on one graph.
+class GraphSAGENetwork(nn.Module):
+    """Two ``SAGEConv`` layers: ``x`` [N, F], ``edge_index`` [2, E] -> one logit per node [N]."""
 
-    ``fit(snapshot, y)``; ``decision_function(snapshot)`` [N]."""
-
-    def __init__(self, hidden_channels: int = 32, epochs: int = 100, lr: float = 0.01, seed: int = 0):
+    def __init__(self, in_channels: int, hidden_channels: int):
         super().__init__()
+        self.conv1 = SAGEConv(in_channels, hidden_channels)
+        self.conv2 = SAGEConv(hidden_channels, 1)
+
+    def reset_parameters(self) -> None:
+        self.conv1.reset_parameters()
+        self.conv2.reset_parameters()
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        return self.conv2(F.relu(self.conv1(x, edge_index)), edge_index).squeeze(-1)
+
+
+class StaticGraphSAGE(BaseEstimator):
+    """Two-layer GraphSAGE (``module_``, a ``GraphSAGENetwork``) trained once, seeds vs the rest, on one
+    graph: ``fit(snapshot, y)``; ``decision_function(snapshot)`` [N]."""
+
+    def __init__(self, hidden_channels: int = 32, epochs: int = 100, lr: float = 0.01, random_state: int = 0):
         self.hidden_channels = hidden_channels
         self.epochs = epochs
         self.lr = lr
-        self.seed = seed
-
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.conv1_(x, edge_index))
-        return self.conv2_(h, edge_index).squeeze(-1)
+        self.random_state = random_state
 
     def fit(self, snapshot: Snapshot, y: np.ndarray) -> StaticGraphSAGE:
-        torch.manual_seed(self.seed)
-        self.conv1_ = SAGEConv(snapshot.x.size(1), self.hidden_channels)
-        self.conv2_ = SAGEConv(self.hidden_channels, 1)
-        target = torch.as_tensor(y, dtype=torch.float32)
+        target = torch.as_tensor(_seed_mask(y), dtype=torch.float32)
         pos_weight = (len(target) - target.sum()) / target.sum()
         edge_index = to_undirected(snapshot.edge_index)
-        optimiser = torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=1e-4)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.random_state)
+            self.module_ = GraphSAGENetwork(snapshot.x.size(1), self.hidden_channels)
+        optimiser = torch.optim.Adam(self.module_.parameters(), lr=self.lr, weight_decay=1e-4)
         for _ in range(self.epochs):
             optimiser.zero_grad()
-            loss = F.binary_cross_entropy_with_logits(self(snapshot.x, edge_index), target, pos_weight=pos_weight)
+            loss = F.binary_cross_entropy_with_logits(self.module_(snapshot.x, edge_index), target,
+                                                      pos_weight=pos_weight)
             loss.backward()
             optimiser.step()
+        self.module_.eval()
         return self
 
     @torch.no_grad()
     def decision_function(self, snapshot: Snapshot) -> np.ndarray:
-        return self(snapshot.x, to_undirected(snapshot.edge_index)).numpy()
+        check_is_fitted(self)
+        return self.module_(snapshot.x, to_undirected(snapshot.edge_index)).numpy()

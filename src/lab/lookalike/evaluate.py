@@ -9,9 +9,9 @@ the new daily snapshots. The truth for day ``d`` is the target of the regime in 
 """
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,14 +20,16 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from tqdm.auto import tqdm
 
-from lab.data import SchemaError, World
-from lab.lookalike import baselines
-from lab.lookalike.model import DynamicGNN
-from lab.lookalike.sampling import GraphSeries
+from lab.core import SchemaError, stopwatch
+from lab.data import World
+from lab.lookalike.baselines import (BaggingPU, DeepWalk, RuleTargeting, SeedSimilarity, StaticGraphSAGE, UserCF,
+                                     gradient_boosting, logistic_regression)
+from lab.lookalike.model import DynamicGNN, Rollout
+from lab.lookalike.sampling import GraphSeries, Snapshot
 
 MULTIPLES = (1, 5, 10)
 PERCENTS = (1, 5, 10)
-ABLATIONS = {
+ABLATIONS: dict[str, dict[str, Any]] = {
     "uniform_sampler": {"sampler": "uniform"},
     "single_aggregator": {"aggrs": ("mean",)},
     "concat_update": {"update": "concat"},
@@ -41,7 +43,7 @@ STATIC_BASELINES = ("rule", "centroid_cosine", "max_similarity", "user_cf", "log
                     "gradient_boosting", "bagging_pu", "deepwalk", "graphsage_static")
 
 
-def ranking_metrics(y_true: np.ndarray, score: np.ndarray, n_seeds: int) -> dict[str, float]:
+def audience_metrics(y_true: np.ndarray, score: np.ndarray, n_seeds: int) -> dict[str, float]:
     """AUC, PR-AUC, recall/precision at K = 1x/5x/10x the seed count, lift in the top 1/5/10%."""
     y_true = np.asarray(y_true).astype(bool)
     order = np.argsort(-np.asarray(score), kind="stable")
@@ -77,7 +79,8 @@ def cumulative_gains(y_true: np.ndarray, score: np.ndarray, points: int = 101) -
 @dataclass
 class LookalikeRun:
     """Everything one seed's run produced: tidy ``results``, the per-day ``scores`` [D, N] of each model
-    on the evaluated users, the truth, the dynamic model (for attention and embeddings)."""
+    for the scored ``days``, the truth [D, N], the dynamic model, its ``rollout`` over every snapshot
+    (final states and attention, for inspection) and the daily ``snapshots`` (days 1 .. n_days - 1)."""
 
     days: np.ndarray
     shift_day: int | None
@@ -86,8 +89,9 @@ class LookalikeRun:
     truth: np.ndarray
     eval_mask: np.ndarray
     model: DynamicGNN
+    rollout: Rollout
     series: GraphSeries
-    timings: dict[str, float] = field(default_factory=dict)
+    snapshots: list[Snapshot]
 
 
 def seeds_before(seeds: pd.DataFrame, day: int) -> np.ndarray:
@@ -108,7 +112,7 @@ def _truth(world: World, series: GraphSeries, days: np.ndarray, train_end: int,
         return (np.stack([f["is_target"].to_numpy() for f in frames]),
                 np.stack([f["p_target"].to_numpy() for f in frames]))
     seeds = world.observed["seeds"]
-    tagged_later = seeds.loc[seeds["day"] >= train_end, "user_id"] if "day" in seeds else []
+    tagged_later = seeds.loc[seeds["day"] >= train_end, "user_id"].to_numpy() if "day" in seeds else np.array([])
     later = np.isin(series.user_ids, tagged_later) & ~known
     if not later.any():
         raise SchemaError("seeds: no seed is tagged on or after train_end, so there is nothing to evaluate "
@@ -132,33 +136,32 @@ def supervised_reference(features: list[np.ndarray], truth: np.ndarray, mask: np
         if not 5 <= y.sum() <= len(y) - 5:
             out[i] = np.nan
         else:
-            out[i, mask] = cross_val_predict(LogisticRegression(max_iter=3000), x[mask], y, cv=folds,
+            out[i, mask] = cross_val_predict(LogisticRegression(max_iter=3000, random_state=seed), x[mask], y, cv=folds,
                                              method="decision_function")
     return out
 
 
 def _static_baselines(seed: int, behaviour: list[int], featured_column: int) -> dict[str, Callable]:
     return {
-        "rule": lambda: baselines.RuleTargeting(featured_column),
-        "centroid_cosine": lambda: baselines.SeedSimilarity("centroid"),
-        "max_similarity": lambda: baselines.SeedSimilarity("max", n_prototypes=64),
-        "user_cf": lambda: baselines.UserCF(columns=behaviour),
-        "logistic_regression": lambda: baselines.logistic_regression(seed),
-        "gradient_boosting": lambda: baselines.gradient_boosting(seed),
-        "bagging_pu": lambda: baselines.BaggingPU(seed=seed),
+        "rule": lambda: RuleTargeting(featured_column),
+        "centroid_cosine": lambda: SeedSimilarity("centroid"),
+        "max_similarity": lambda: SeedSimilarity("max", n_prototypes=64),
+        "user_cf": lambda: UserCF(columns=behaviour),
+        "logistic_regression": lambda: logistic_regression(seed),
+        "gradient_boosting": lambda: gradient_boosting(seed),
+        "bagging_pu": lambda: BaggingPU(random_state=seed),
     }
 
 
 def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window: int = 7,
                        half_life: float = 3.0, train_days: int = 8, featured_product: int = 0,
-                       gnn_params: dict | None = None,
-                       ablations: tuple[str, ...] = tuple(ABLATIONS), reference: bool = True,
-                       progress: bool = True) -> LookalikeRun:
+                       gnn_params: dict | None = None, ablations: Sequence[str] = tuple(ABLATIONS),
+                       reference: bool = True, progress: bool = True) -> LookalikeRun:
     """Fit every model at ``train_end`` and score each later day; returns the tidy results and scores.
 
-    ``results`` has one row per model, metric and day (``split`` = the day) plus ``split="test"``, the
-    mean over the days from the first regime shift on (all scored days without a shift). The GNNs
-    train on the ``train_days`` daily snapshots up to ``train_end``. With an oracle and ``reference``,
+    ``results`` has one row per model, metric and scored ``day`` (``split="test"``: every day from
+    ``train_end`` on is after training) plus the dynamic GNN's ``fit_seconds`` (``split="train"``). The
+    GNNs train on the ``train_days`` daily snapshots up to ``train_end``. With an oracle and ``reference``,
     ``supervised_reference`` (see :func:`supervised_reference`) is scored on each day's snapshot features.
     """
     observed = world.observed
@@ -187,7 +190,6 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
     truth, oracle = _truth(world, series, days, train_end, known)
     eval_mask = ~known
     n_seeds = int(known.sum())
-    timings: dict[str, float] = {}
 
     snapshots = [series.snapshot(d, window, half_life) for d in tqdm(range(1, series.n_days), desc="snapshots",
                                                                        disable=not progress)]
@@ -201,11 +203,11 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
     def roll(model: DynamicGNN) -> np.ndarray:
         return model.decision_function(snapshots)[days - 1]
 
-    params = {"seed": seed, **(gnn_params or {})}
-    start = time.perf_counter()
-    model = DynamicGNN(**params).fit(train_snaps, y)
-    timings["dynamic_gnn_fit_s"] = time.perf_counter() - start
-    scores["dynamic_gnn"] = roll(model)
+    params = {"random_state": seed, **(gnn_params or {})}
+    with stopwatch() as fit_clock:
+        model = DynamicGNN(**params).fit(train_snaps, y)
+    rollout = model.rollout(snapshots)
+    scores["dynamic_gnn"] = rollout.scores[days - 1]
     for name in tqdm(ablations, desc="ablations", disable=not progress):
         if name == "no_recency":
             flat = [series.snapshot(d, window, float("inf")) for d in range(1, series.n_days)]
@@ -216,9 +218,10 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
             scores["dynamic_gnn_ablation_static_graph"] = np.tile(static_model.decision_function([static_snap]),
                                                                   (len(days), 1))
         else:
-            scores[f"dynamic_gnn_ablation_{name}"] = roll(DynamicGNN(**{**params, **ABLATIONS[name]}).fit(train_snaps, y))
+            ablated = DynamicGNN(**{**params, **ABLATIONS[name]}).fit(train_snaps, y)
+            scores[f"dynamic_gnn_ablation_{name}"] = roll(ablated)
 
-    featured_column = len(series.static_names) + series.product_ids.get_loc(featured_product)
+    featured_column = len(series.static_names) + int(series.product_ids.get_indexer(pd.Index([featured_product]))[0])
     behaviour = list(range(len(series.static_names), X_static.shape[1]))
     for name, make in tqdm(_static_baselines(seed, behaviour, featured_column).items(),
                            desc="baselines", disable=not progress):
@@ -227,15 +230,16 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
         if name == "logistic_regression":
             scores["logistic_regression_refreshed"] = np.stack(
                 [estimator.decision_function(snapshots[d - 1].x.numpy()) for d in days])
-    scores["deepwalk"] = np.tile(baselines.DeepWalk(seed=seed).fit(static_snap, y).decision_function(), (len(days), 1))
+    scores["deepwalk"] = np.tile(DeepWalk(random_state=seed).fit(static_snap, y).decision_function(), (len(days), 1))
     scores["graphsage_static"] = np.tile(
-        baselines.StaticGraphSAGE(seed=seed).fit(static_snap, y).decision_function(static_snap), (len(days), 1))
+        StaticGraphSAGE(random_state=seed).fit(static_snap, y).decision_function(static_snap), (len(days), 1))
 
     if oracle is not None and reference:
         scores["supervised_reference"] = supervised_reference([snapshots[d - 1].x.numpy() for d in days], truth,
                                                               eval_mask, seed)
 
-    rows = []
+    rows: list[dict] = [{"model": "dynamic_gnn", "metric": "fit_seconds", "value": fit_clock["seconds"],
+                         "split": "train", "seed": seed}]
     for name, model_scores in scores.items():
         scored = np.isfinite(model_scores).all(axis=1)
         stability = (audience_stability(model_scores[:, eval_mask], 5 * n_seeds) if scored.all()
@@ -243,15 +247,10 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
         for i, day in enumerate(days):
             if not scored[i]:
                 continue
-            metrics = ranking_metrics(truth[i, eval_mask], model_scores[i, eval_mask], n_seeds)
+            metrics = audience_metrics(truth[i, eval_mask], model_scores[i, eval_mask], n_seeds)
             metrics["stability_at_5x"] = stability[i]
-            rows += [{"model": name, "metric": k, "value": v, "split": str(day), "seed": seed}
+            rows += [{"model": name, "metric": k, "value": v, "split": "test", "day": int(day), "seed": seed}
                      for k, v in metrics.items() if not np.isnan(v)]
-    results = pd.DataFrame(rows)
-    after = days >= shift_day if shift_day is not None else np.ones(len(days), bool)
-    test_days = {str(d) for d in days[after]}
-    test = (results[results["split"].isin(test_days)].groupby(["model", "metric"], sort=False)["value"].mean()
-            .reset_index().assign(split="test", seed=seed))
-    return LookalikeRun(days=days, shift_day=shift_day, results=pd.concat([test, results], ignore_index=True),
-                        scores=scores, truth=truth, eval_mask=eval_mask, model=model, series=series,
-                        timings=timings)
+    results = pd.DataFrame(rows).astype({"day": "Int64"})
+    return LookalikeRun(days=days, shift_day=shift_day, results=results, scores=scores, truth=truth,
+                        eval_mask=eval_mask, model=model, rollout=rollout, series=series, snapshots=snapshots)

@@ -16,18 +16,21 @@ random" assumption a positive-vs-unlabelled classifier ranks users like the posi
 """
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_auc_score
+from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 from torch_geometric.nn import GAE, MultiAggregation
 from tqdm.auto import tqdm
 
+from lab.core import EarlyStopping, member_seed
 from lab.lookalike.sampling import Snapshot, sample_neighbours
 
 AGGREGATORS = ("mean", "max", "sum", "std")
@@ -117,8 +120,9 @@ class DynamicEncoder(nn.Module):
 
     def reset_parameters(self) -> None:
         for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+            reset = getattr(module, "reset_parameters", None)
+            if module is not self and callable(reset):
+                reset()
 
     def forward(self, x: Tensor, edge_index: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         z = self.dropout(F.relu(self.input(x)))
@@ -137,20 +141,33 @@ class DynamicEncoder(nn.Module):
         return (self.head(state) + self.wide(x)).squeeze(-1)
 
 
-class DynamicGNN:
-    """Dynamic-GNN lookalike scorer (scikit-learn style): ``fit(snapshots, positives)`` then
-    ``decision_function(snapshots)`` gives one score per user per snapshot, rolled forward in time.
+class Rollout(NamedTuple):
+    """What ``DynamicGNN.rollout`` returns: ``scores`` [D, N], the final ``embedding`` (state) [N, H] and the
+    first layer's aggregator ``attention`` [D, N, K] (float16) over the D snapshots."""
+
+    scores: np.ndarray
+    embedding: np.ndarray
+    attention: np.ndarray
+
+
+class DynamicGNN(BaseEstimator):
+    """Dynamic-GNN lookalike scorer: ``fit(snapshots, positives)`` then ``decision_function(snapshots)`` gives
+    one score per user per snapshot, rolled forward in time; ``rollout`` also returns states and attention.
 
     ``snapshots`` are consecutive days (``GraphSeries.snapshot``); ``positives`` a boolean mask [N]
     of seed users. Ablations: ``sampler="uniform"``, ``aggrs=("mean",)``, ``update="concat"``,
     ``gae_weight=0``, ``memory=True`` (add a learned GRU state); a static graph is a single snapshot.
+    ``random_state`` seeds the weights, dropout, the held-out seeds and every sampled edge.
+
+    Attributes: ``module_`` (the ``DynamicEncoder``), ``x_mean_``/``x_scale_`` (feature scaling),
+    ``loss_history_`` (per step) and ``validation_auc_`` (per epoch, held-out seed recall).
     """
 
     def __init__(self, hidden_channels: int = 32, n_layers: int = 1, aggrs: Sequence[str] = AGGREGATORS,
                  update: str = "cross", sampler: str = "heuristic", n_neighbours: int = 10, memory: bool = False,
                  gae_weight: float = 0.1, epochs: int = 8, lr: float = 0.02, weight_decay: float = 1e-3,
                  burn_in: int = 0, unroll: int = 1, validation_fraction: float = 0.2, dropout: float = 0.5,
-                 max_gae_edges: int = 200_000, seed: int = 0, progress: bool = False):
+                 max_gae_edges: int = 200_000, random_state: int = 0, progress: bool = False):
         self.hidden_channels = hidden_channels
         self.n_layers = n_layers
         self.aggrs = aggrs
@@ -167,7 +184,7 @@ class DynamicGNN:
         self.validation_fraction = validation_fraction
         self.dropout = dropout
         self.max_gae_edges = max_gae_edges
-        self.seed = seed
+        self.random_state = random_state
         self.progress = progress
 
     def _sample(self, snapshot: Snapshot, generator: torch.Generator) -> Tensor:
@@ -180,29 +197,37 @@ class DynamicGNN:
     def _scale(self, x: Tensor) -> Tensor:
         return (x - self.x_mean_) / self.x_scale_
 
-    def _gae_loss(self, z: Tensor, edge_index: Tensor, generator: torch.Generator) -> Tensor:
+    def _gae_loss(self, gae: GAE, z: Tensor, edge_index: Tensor, generator: torch.Generator) -> Tensor:
         """PyG GAE reconstruction loss on (at most ``max_gae_edges``) kept edges against as many uniformly
         drawn node pairs; drawing them with ``randint`` instead of PyG's exact ``negative_sampling``
         (a Python loop) is 10x faster and, on a sparse graph, almost never hits a true edge."""
         keep = torch.randperm(edge_index.size(1), generator=generator)[: self.max_gae_edges]
         negatives = torch.randint(0, z.size(0), (2, len(keep)), generator=generator)
-        return self.gae_.recon_loss(F.normalize(z, dim=-1) * 3.0, edge_index[:, keep], negatives)
+        return gae.recon_loss(F.normalize(z, dim=-1) * 3.0, edge_index[:, keep], negatives)
 
     def fit(self, snapshots: Sequence[Snapshot], positives: np.ndarray) -> DynamicGNN:
         """Train on consecutive ``snapshots`` with ``positives`` (seed mask [N]) as the labelled class.
 
         A ``validation_fraction`` of the seeds is hidden (left unlabelled) and the epoch whose
-        last-day scores rank those hidden seeds highest among the unlabelled users is kept: PU model
-        selection by held-out seed recall, the only validation signal a lookalike task has.
+        last-day scores rank those hidden seeds highest among the unlabelled users is kept (``EarlyStopping``
+        on minus that AUC, patience = every epoch): PU model selection by held-out seed recall, the only
+        validation signal a lookalike task has. Torch's global random state is left as it was.
         """
         if len(snapshots) == 0:
             raise ValueError("fit needs at least one snapshot")
         positives = np.asarray(positives, dtype=bool)
         if positives.sum() < 2:
             raise ValueError("fit needs at least two positive (seed) users")
-        torch.manual_seed(self.seed)
-        generator = torch.Generator().manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.random_state)
+            self._fit(snapshots, positives)
+        return self
+
+    def _fit(self, snapshots: Sequence[Snapshot], positives: np.ndarray) -> None:
+        generator = torch.Generator().manual_seed(self.random_state)
+        rng = np.random.default_rng(self.random_state)
         seeds = np.flatnonzero(positives)
         held_out = rng.choice(seeds, size=max(1, int(self.validation_fraction * len(seeds))), replace=False)
         y = torch.as_tensor(positives, dtype=torch.float32)
@@ -212,17 +237,19 @@ class DynamicGNN:
 
         self.module_ = DynamicEncoder(snapshots[0].x.size(1), self.hidden_channels, self.n_layers, self.aggrs,
                                       self.update, self.memory, self.dropout)
-        self.gae_ = GAE(self.module_)
+        gae = GAE(self.module_)
         optimiser = torch.optim.Adam(self.module_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         pos_weight = (len(y) - y.sum()) / y.sum()
         burn_in = min(self.burn_in, len(snapshots) - 1)
         sampled = [self._sample(snapshot, generator) for snapshot in snapshots]
         stacked = torch.cat([snapshot.x for snapshot in snapshots])
         self.x_mean_, self.x_scale_ = stacked.mean(0), stacked.std(0).clamp_min(1e-6)
-        self.loss_history_, self.validation_auc_ = [], []
-        best = (-np.inf, None)
+        self.loss_history_: list[float] = []
+        self.validation_auc_: list[float] = []
+        stopper = EarlyStopping(self.module_, patience=self.epochs, min_delta=0.0)
         for _ in tqdm(range(self.epochs), desc="dynamic GNN", disable=not self.progress):
-            state, loss = None, 0.0
+            state: Tensor | None = None
+            loss = torch.zeros(())
             for t, (snapshot, edge_index) in enumerate(zip(snapshots, sampled)):
                 x = self._scale(snapshot.x)
                 z, state, _ = self.module_(x, edge_index, state)
@@ -231,36 +258,35 @@ class DynamicGNN:
                 logits = self.module_.score(state, x)
                 loss = loss + F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
                 if self.gae_weight > 0 and edge_index.size(1) > 0:
-                    loss = loss + self.gae_weight * self._gae_loss(z, edge_index, generator)
+                    loss = loss + self.gae_weight * self._gae_loss(gae, z, edge_index, generator)
                 if (t - burn_in + 1) % self.unroll == 0 or t == len(snapshots) - 1:
                     optimiser.zero_grad()
                     loss.backward()
                     optimiser.step()
                     self.loss_history_.append(float(loss.detach()))
-                    state, loss = state.detach(), 0.0
-            auc = roc_auc_score(validation_truth, logits.detach().numpy()[validation])
+                    state, loss = state.detach(), torch.zeros(())
+            auc = float(roc_auc_score(validation_truth, logits.detach().numpy()[validation]))
             self.validation_auc_.append(auc)
-            if auc > best[0]:
-                best = (auc, copy.deepcopy(self.module_.state_dict()))
-        self.module_.load_state_dict(best[1])
-        return self
+            stopper.update(-auc)
+        stopper.restore()
 
     @torch.no_grad()
-    def decision_function(self, snapshots: Sequence[Snapshot]) -> np.ndarray:
-        """Scores [len(snapshots), N], the memory rolled from the first snapshot to the last.
-
-        Also keeps ``embedding_`` (the final state [N, H]) and ``attention_`` (the first layer's
-        aggregator attention per snapshot, [len(snapshots), N, K]) for inspection.
-        """
-        self.module_.eval()
-        generator = torch.Generator().manual_seed(self.seed + 1)
-        state, scores, attention = None, [], []
+    def rollout(self, snapshots: Sequence[Snapshot]) -> Rollout:
+        """Scores, final state and attention (see ``Rollout``), the memory rolled from the first snapshot to
+        the last. Uniform neighbour draws come from a stream of their own (``member_seed(random_state, 1)``)."""
+        check_is_fitted(self, "module_")
+        generator = torch.Generator().manual_seed(member_seed(self.random_state, 1))
+        state: Tensor | None = None
+        scores, attention = [], []
         for snapshot in snapshots:
             x = self._scale(snapshot.x)
             _, state, att = self.module_(x, self._sample(snapshot, generator), state)
             scores.append(self.module_.score(state, x).numpy())
             attention.append(att.numpy().astype(np.float16))
-        self.module_.train()
-        self.embedding_ = state.numpy()
-        self.attention_ = np.stack(attention)
-        return np.stack(scores)
+        if state is None:
+            raise ValueError("rollout needs at least one snapshot")
+        return Rollout(np.stack(scores), state.numpy(), np.stack(attention))
+
+    def decision_function(self, snapshots: Sequence[Snapshot]) -> np.ndarray:
+        """Lookalike scores [len(snapshots), N] (higher = more like the seeds)."""
+        return self.rollout(snapshots).scores

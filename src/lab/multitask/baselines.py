@@ -6,25 +6,26 @@
   previous one"), trained on the users who reached the previous stage; the scores are fused by
   multiplying the conditionals into P(drawdown), and the audience is selected once on it.
 
-Each stage model is a scikit-learn gradient boosting classifier or an MLP (``learner``), fitted with
-``n_threads`` OpenMP/BLAS threads (one is fastest on a shared machine).
+Each stage model is a scikit-learn gradient boosting classifier or an MLP (``learner``, built by
+``stage_classifier``), fitted with ``n_threads`` OpenMP/BLAS threads (one is fastest on a shared machine).
 """
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.neural_network import MLPClassifier
-from threadpoolctl import threadpool_limits
+from sklearn.utils.validation import check_is_fitted
 
+from lab.core import limit_threads
 from lab.data import STAGES
 from lab.multitask.features import FunnelData
 
 LEARNERS = ("gbm", "mlp")
 
 
-def make_learner(learner: str, random_state: int = 0):
-    """A per-stage binary classifier: ``gbm`` (histogram gradient boosting) or ``mlp``."""
+def stage_classifier(learner: str, random_state: int = 0) -> HistGradientBoostingClassifier | MLPClassifier:
+    """The binary classifier of one funnel stage: ``gbm`` (histogram gradient boosting) or ``mlp``."""
     if learner == "gbm":
         return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, max_leaf_nodes=15,
                                               min_samples_leaf=40, l2_regularization=1.0,
@@ -46,32 +47,35 @@ class _PerStage(BaseEstimator):
         self.n_threads = n_threads
         self.random_state = random_state
 
-    def fit(self, X: FunnelData, y: np.ndarray | None = None):
+    def fit(self, X: FunnelData, y: np.ndarray | None = None) -> _PerStage:
         """Fit the per-stage models on ``X.tabular`` (labels from ``X`` unless ``y`` [n, 5] is given)."""
-        with threadpool_limits(self.n_threads):
+        if self.learner not in LEARNERS:
+            raise ValueError(f"learner must be one of {LEARNERS}, got {self.learner!r}")
+        with limit_threads(self.n_threads):
             return self._fit(X, y)
 
-    def _fit(self, X: FunnelData, y: np.ndarray | None):
+    def _fit(self, X: FunnelData, y: np.ndarray | None) -> _PerStage:
         features = X.tabular
         labels = np.asarray(X.labels if y is None else y)
         if labels.shape != (len(features), len(STAGES)):
             raise ValueError(f"y must have shape ({len(features)}, {len(STAGES)}), got {labels.shape}")
-        self.models_ = []
+        self.models_: list[float | HistGradientBoostingClassifier | MLPClassifier] = []
         for s in range(len(STAGES)):
             rows = labels[:, s - 1] == 1 if (self.conditional and s > 0) else np.ones(len(labels), bool)
             target = labels[rows, s]
             if len(np.unique(target)) < 2:
                 self.models_.append(float(target.mean()) if len(target) else 0.0)
             else:
-                self.models_.append(clone(make_learner(self.learner, self.random_state)).fit(features[rows], target))
+                self.models_.append(stage_classifier(self.learner, self.random_state).fit(features[rows], target))
         return self
 
     def stage_scores(self, X: FunnelData) -> np.ndarray:
         """Each stage model's probability, shape [len(X), 5]."""
+        check_is_fitted(self, "models_")
         features = X.tabular
-        with threadpool_limits(self.n_threads):
-            return np.column_stack([np.full(len(features), m) if isinstance(m, float) else m.predict_proba(features)[:, 1]
-                                    for m in self.models_])
+        with limit_threads(self.n_threads):
+            return np.column_stack([np.full(len(features), m) if isinstance(m, float)
+                                    else m.predict_proba(features)[:, 1] for m in self.models_])
 
 
 class MultiStageSelector(_PerStage):
@@ -96,7 +100,9 @@ class CascadeSelector(_PerStage):
     conditional = True
 
     def predict_proba(self, X: FunnelData) -> np.ndarray:
+        """P(reaching each stage): the product of the conditionals up to it, [len(X), 5]."""
         return np.cumprod(self.stage_scores(X), axis=1)
 
     def select(self, X: FunnelData, k: int) -> np.ndarray:
+        """Positions (into ``X``) of the ``k`` users with the highest P(drawdown)."""
         return np.argsort(-self.predict_proba(X)[:, -1], kind="stable")[:k]

@@ -3,6 +3,7 @@
 ``FunnelData`` holds the inputs of every user once (the graph needs all of them) and a ``rows`` view
 that says which users a model is fitted on or scores. ``data[rows]`` is a cheap view with the same
 graph, so every estimator in this study is called as ``fit(data[train])`` / ``predict_proba(data[test])``.
+The users table is encoded by ``lab.core.UserEncoder`` (money in logs, region and channel one-hot).
 """
 from __future__ import annotations
 
@@ -12,11 +13,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from lab.data import STAGES, SchemaError, World, check_references
-
-NUMERIC_USER_COLUMNS = ("age", "income", "credit_score", "tenure_months", "app_sessions_30d", "savings_balance",
-                        "debt_to_income", "digital_affinity", "risk_appetite", "price_sensitivity")
-LOG_COLUMNS = ("income", "savings_balance")
+from lab.core import SchemaError, UserEncoder
+from lab.data import STAGES, World, check_references
 
 
 @dataclass
@@ -41,7 +39,7 @@ class FunnelData:
     n_products: int
     rows: np.ndarray
 
-    def __getitem__(self, rows) -> "FunnelData":
+    def __getitem__(self, rows) -> FunnelData:
         return replace(self, rows=self.rows[rows if isinstance(rows, slice) else np.asarray(rows)])
 
     def __len__(self) -> int:
@@ -62,19 +60,6 @@ class FunnelData:
         return self.labels_all[self.rows]
 
 
-def _user_features(users: pd.DataFrame) -> pd.DataFrame:
-    cols = {}
-    for name in NUMERIC_USER_COLUMNS:
-        if name in users.columns:
-            values = users[name].to_numpy(dtype=np.float64)
-            cols[name] = np.log1p(values) if name in LOG_COLUMNS else values
-    if "preferred_channel" in users.columns:
-        channel = users["preferred_channel"].astype(str)
-        for level in sorted(channel.unique()):
-            cols[f"channel_{level}"] = (channel == level).to_numpy(dtype=np.float64)
-    return pd.DataFrame(cols, index=users.index)
-
-
 def _interaction_features(interactions: pd.DataFrame, index: pd.Index, product_ids: pd.Index,
                           n_days: int) -> pd.DataFrame:
     """Per-product interaction counts (log) and recency: the user-product graph as node attributes.
@@ -83,7 +68,7 @@ def _interaction_features(interactions: pd.DataFrame, index: pd.Index, product_i
     recent-count column follows the first product (the simulated world's featured loan).
     """
     cols = {}
-    pos = index.get_indexer(interactions["user_id"])
+    pos = index.get_indexer(pd.Index(interactions["user_id"]))
     product = interactions["product_id"].to_numpy()
     day = interactions["day"].to_numpy()
     for p, product_id in enumerate(product_ids):
@@ -105,7 +90,7 @@ def _sequences(interactions: pd.DataFrame, index: pd.Index, n_days: int, length:
     numeric = np.zeros((n, length, 2), dtype=np.float32)
     if interactions.empty:
         return items, numeric
-    frame = pd.DataFrame({"pos": index.get_indexer(interactions["user_id"]),
+    frame = pd.DataFrame({"pos": index.get_indexer(pd.Index(interactions["user_id"])),
                           "day": interactions["day"].to_numpy(),
                           "item": interactions["product_id"].to_numpy() + 1,
                           "weight": interactions["weight"].to_numpy() if "weight" in interactions else 1.0})
@@ -125,10 +110,10 @@ def _edge_index(edges: pd.DataFrame | None, interactions: pd.DataFrame, index: p
     nodes after the users, by position."""
     parts = []
     if edges is not None and len(edges):
-        src, dst = index.get_indexer(edges["src"]), index.get_indexer(edges["dst"])
+        src, dst = index.get_indexer(pd.Index(edges["src"])), index.get_indexer(pd.Index(edges["dst"]))
         parts.append(np.stack([src, dst]))
     if len(interactions):
-        pairs = np.unique(np.stack([index.get_indexer(interactions["user_id"]),
+        pairs = np.unique(np.stack([index.get_indexer(pd.Index(interactions["user_id"])),
                                     interactions["product_id"].to_numpy() + len(index)]), axis=1)
         parts.append(pairs)
     if not parts:
@@ -162,13 +147,13 @@ def build_funnel_data(world: World, sequence_length: int = 12) -> FunnelData:
                            np.unique(interactions["product_id"]) if len(interactions) else [0])
     n_products = len(product_ids)
     # product ids may be any integers: work on their positions 0..n_products-1 from here on
-    interactions = interactions.assign(product_id=product_ids.get_indexer(interactions["product_id"]))
+    interactions = interactions.assign(product_id=product_ids.get_indexer(pd.Index(interactions["product_id"])))
     n_days = int(interactions["day"].max()) + 1 if len(interactions) else 1
 
-    features = pd.concat([_user_features(users), _interaction_features(interactions, index, product_ids, n_days)],
-                         axis=1)
-    if features.shape[1] == 0:
-        raise SchemaError("users: no usable feature columns; add e.g. age, income, credit_score")
+    # Unscaled here: the users' columns and the interaction counts are standardised together below, over
+    # all users (features, not labels, of every user are known: the graph model sees them all anyway).
+    profile = UserEncoder(scale=False).fit_transform(users).set_axis(index)
+    features = pd.concat([profile, _interaction_features(interactions, index, product_ids, n_days)], axis=1)
     values = features.to_numpy(dtype=np.float64)
     std = values.std(axis=0)
     tabular = ((values - values.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)

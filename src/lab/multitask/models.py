@@ -26,17 +26,18 @@ Task weights are fixed, learned by homoscedastic uncertainty (Kendall et al. 201
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 from torch_geometric.nn import SAGEConv
 from torch_geometric.utils import to_torch_csr_tensor
 
+from lab.core import EarlyStopping, limit_threads, member_seed, validation_folds
 from lab.data import STAGES
 from lab.multitask.features import FunnelData
 
@@ -51,8 +52,9 @@ def _mlp(in_dim: int, hidden: int, out_dim: int, dropout: float = 0.1) -> nn.Seq
 
 def _reset(module: nn.Module) -> None:
     for child in module.modules():
-        if child is not module and hasattr(child, "reset_parameters"):
-            child.reset_parameters()
+        reset = getattr(child, "reset_parameters", None)
+        if child is not module and callable(reset):
+            reset()
 
 
 class GraphEncoder(nn.Module):
@@ -152,14 +154,14 @@ class MultiTaskHeads(nn.Module):
         shared = [e(h) for e in self.shared_experts]
         out = []
         for own, gate in zip(self.task_experts, self.gates):
-            experts = torch.stack([e(h) for e in own] + shared, dim=1)
+            experts = torch.stack([e(h) for e in own.children()] + shared, dim=1)
             out.append((gate(h).softmax(-1).unsqueeze(-1) * experts).sum(1))
         return out
 
     def _attention_transfer(self, t: int, previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
         """AITM's unit: attend over (information passed from stage t-1, stage t's own tower)."""
         candidates = torch.stack([self.transfer[t - 1](previous), current], dim=1)  # [B, 2, half]
-        value, key, query = (layer(candidates) for layer in self.attention[t - 1])
+        value, key, query = (layer(candidates) for layer in self.attention[t - 1].children())
         weights = ((key * query).sum(-1) / key.shape[-1] ** 0.5).softmax(-1)
         return (weights.unsqueeze(-1) * value).sum(1)
 
@@ -214,7 +216,7 @@ class FunnelNet(nn.Module):
     def reset_parameters(self) -> None:
         _reset(self)
 
-    def forward(self, x_all, edge_index, rows, items, numeric):
+    def forward(self, x_all, edge_index, rows, items, numeric) -> tuple[torch.Tensor, torch.Tensor]:
         return self.heads(self.head_inputs(x_all, edge_index, rows, items, numeric))
 
     def head_inputs(self, x_all, edge_index, rows, items, numeric) -> torch.Tensor:
@@ -232,16 +234,6 @@ def _adjacency(edge_index: np.ndarray, n_nodes: int) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # torch's "sparse CSR is beta" notice
         return to_torch_csr_tensor(torch.as_tensor(edge_index).flip(0), size=(n_nodes, n_nodes))
-
-
-@contextmanager
-def _torch_threads(n: int):
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def conditional_stage_losses(log_p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -274,8 +266,8 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         ``1 / validation_fraction`` members, then cycling); averaging probabilities keeps the funnel
         order of ``funnel_aware`` members.
     Full-batch Adam with early stopping on a held-out share (``validation_fraction``) of the training
-    users. ``n_threads`` torch threads while fitting and predicting: these small nets run fastest on one
-    thread, and many threads on a shared machine slow them ten-fold.
+    users (``lab.core.EarlyStopping``). ``n_threads`` torch and BLAS threads while fitting and predicting:
+    these small nets run fastest on one thread, and many threads on a shared machine slow them ten-fold.
 
     Attributes
     ----------
@@ -320,43 +312,28 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         adjacency = _adjacency(X.edge_index, X.n_users + X.n_products)
         return cls._inputs(X, X.rows, torch.as_tensor(X.tabular_all), adjacency)
 
-    def fit(self, X: FunnelData, y: np.ndarray | None = None) -> "MultiTaskFunnelClassifier":
+    def fit(self, X: FunnelData, y: np.ndarray | None = None) -> MultiTaskFunnelClassifier:
         """Train on the users in ``X.rows`` (labels from ``X`` unless ``y`` [n, 5] is given)."""
-        with _torch_threads(self.n_threads):
+        with limit_threads(self.n_threads):
             return self._fit(X, y)
 
-    def _validation_folds(self, n: int) -> list[np.ndarray]:
-        """One validation fold of ``validation_fraction`` of the ``n`` rows per member: consecutive slices
-        of one permutation, disjoint until they run out, then cycling."""
-        order = np.random.default_rng(self.random_state).permutation(n)
-        size = max(1, int(self.validation_fraction * n))
-        n_folds = max(1, n // size)
-        return [order[(k % n_folds) * size:(k % n_folds + 1) * size] for k in range(self.n_ensemble)]
-
-    def _member_seed(self, member: int) -> int:
-        """Member 0 uses ``random_state``; the others draw seeds that do not collide with a neighbouring
-        ``random_state``'s members."""
-        if member == 0:
-            return self.random_state
-        return int(np.random.SeedSequence([self.random_state, member]).generate_state(1)[0])
-
-    def _fit(self, X: FunnelData, y: np.ndarray | None) -> "MultiTaskFunnelClassifier":
+    def _fit(self, X: FunnelData, y: np.ndarray | None) -> MultiTaskFunnelClassifier:
         if self.task_weighting not in WEIGHTINGS:
             raise ValueError(f"task_weighting must be one of {WEIGHTINGS}, got {self.task_weighting!r}")
         if not isinstance(X, FunnelData):
             raise TypeError("X must be a FunnelData view, e.g. build_funnel_data(world)[train_rows]")
-        if not 0 < self.validation_fraction < 1 or self.n_ensemble < 1:
-            raise ValueError(f"need 0 < validation_fraction < 1 and n_ensemble >= 1, got "
-                             f"{self.validation_fraction} and {self.n_ensemble}")
+        if self.n_ensemble < 1:
+            raise ValueError(f"n_ensemble must be at least 1, got {self.n_ensemble}")
         labels = np.asarray(X.labels if y is None else y, dtype=np.float32)
         if labels.shape != (len(X), N_TASKS):
             raise ValueError(f"y must have shape ({len(X)}, {N_TASKS}), got {labels.shape}")
         features, adjacency = torch.as_tensor(X.tabular_all), _adjacency(X.edge_index, X.n_users + X.n_products)
         self.networks_, histories = [], []
-        for member, val in enumerate(self._validation_folds(len(X))):
+        folds = validation_folds(len(X), self.validation_fraction, self.n_ensemble, self.random_state)
+        for member, val in enumerate(folds):
             train = np.setdiff1d(np.arange(len(X)), val)
             network, history = self._fit_member(X, labels, train, val, features, adjacency,
-                                                self._member_seed(member))
+                                                member_seed(self.random_state, member))
             self.networks_.append(network)
             histories.append(history)
         self.task_weights_history_, self.validation_loss_history_ = histories[0]
@@ -385,10 +362,12 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         baseline = -(y_val * rate.log() + (1 - y_val) * (1 - rate).log()).mean(0)
         train_in = self._inputs(X, X.rows[train], features, adjacency)
         val_in = self._inputs(X, X.rows[val], features, adjacency)
-        stem_weight = network.heads.stem[0].weight
+        stem = network.heads.stem[0]
+        assert isinstance(stem, nn.Linear)
+        stem_weight = stem.weight  # GradNorm balances the tasks' gradient norms on the shared stem
 
-        best = {k: v.clone() for k, v in network.state_dict().items()}
-        history, val_history, best_loss, since_best, initial = [], [], np.inf, 0, None
+        stopper = EarlyStopping(network, self.patience)
+        history, initial = [], None
         for _ in range(self.max_epochs):
             network.train()
             log_p, log_1mp = network(*train_in)
@@ -422,31 +401,26 @@ class MultiTaskFunnelClassifier(BaseEstimator):
             history.append(weights.detach().numpy().copy())
             network.eval()
             with torch.no_grad():
-                val_loss = float((stage_losses(*network(*val_in), y_val) / baseline).mean())
-            val_history.append(val_loss)
-            if val_loss < best_loss - 1e-5:
-                best_loss, since_best = val_loss, 0
-                best = {k: v.clone() for k, v in network.state_dict().items()}
-            else:
-                since_best += 1
-                if since_best >= self.patience:
-                    break
-        network.load_state_dict(best)
-        network.eval()
-        return network, (np.array(history), np.array(val_history))
+                log_p_val, log_1mp_val = network(*val_in)
+                val_loss = float((stage_losses(log_p_val, log_1mp_val, y_val) / baseline).mean())
+            if stopper.update(val_loss):
+                break
+        return stopper.restore(), (np.array(history), np.array(stopper.history))
 
     def predict_proba(self, X: FunnelData) -> np.ndarray:
         """Cumulative probability of reaching each stage, shape [len(X), 5] (columns = ``STAGES``), averaged
         over the ensemble's members."""
-        return self._member_proba(X).mean(axis=0)
+        return self.member_proba(X).mean(axis=0)
 
-    def _member_proba(self, X: FunnelData) -> np.ndarray:
+    def member_proba(self, X: FunnelData) -> np.ndarray:
         """Each member's cumulative probabilities, shape [n_members, len(X), 5]."""
-        with torch.no_grad(), _torch_threads(self.n_threads):
+        check_is_fitted(self, "networks_")
+        with torch.no_grad(), limit_threads(self.n_threads):
             inputs = self._view_inputs(X)
             return np.stack([network(*inputs)[0].exp().numpy() for network in self.networks_]).astype(np.float64)
 
     def predict(self, X: FunnelData) -> np.ndarray:
+        """Whether each user is predicted to reach each stage (P >= 0.5), [len(X), 5] of 0/1."""
         return (self.predict_proba(X) >= 0.5).astype(np.int8)
 
     def explainable(self, X: FunnelData, stage: str = "drawdown", member: int = 0) -> tuple[StageLogit, pd.DataFrame]:
@@ -458,7 +432,8 @@ class MultiTaskFunnelClassifier(BaseEstimator):
         ``LICE(module, layers=["heads.stem", "heads.towers.4"]).fit(inputs)`` then explains the model (layer
         names: ``dict(module.named_modules())``; ``heads.bottom`` exists for shared-bottom and funnel-aware).
         """
-        with torch.no_grad(), _torch_threads(self.n_threads):
+        check_is_fitted(self, "networks_")
+        with torch.no_grad(), limit_threads(self.n_threads):
             network = self.networks_[member]
             inputs = network.head_inputs(*self._view_inputs(X))
         n_extra = inputs.shape[1] - len(X.feature_names)

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
-from threadpoolctl import threadpool_limits
+from sklearn.utils.validation import check_is_fitted
 
+from lab.core import limit_threads
 from lab.data import STAGES
 from lab.multitask.features import FunnelData
 
@@ -32,27 +33,32 @@ class DrawdownValueModel(BaseEstimator):
     """Value of a drawdown given that it happens: gradient boosting on log(value) of past drawdowns.
 
     ``fit(data[train])`` uses the training users who drew down; with fewer than 30 it predicts their mean.
+    ``n_threads`` OpenMP threads fit and predict (small fits: one is fastest, and safe on a shared machine).
     """
 
-    def __init__(self, max_iter: int = 100, random_state: int = 0):
+    def __init__(self, max_iter: int = 100, n_threads: int = 1, random_state: int = 0):
         self.max_iter = max_iter
+        self.n_threads = n_threads
         self.random_state = random_state
 
-    def fit(self, X: FunnelData, y=None) -> "DrawdownValueModel":
+    def fit(self, X: FunnelData, y: None = None) -> DrawdownValueModel:
+        """Fit log(value) on the users of ``X`` who drew down (``y`` is unused: values come from ``X``)."""
         drew = X.labels[:, -1] == 1
         values = X.value_all[X.rows][drew]
         self.fallback_ = float(values.mean()) if len(values) else 0.0
-        self.regressor_ = None
+        self.regressor_: HistGradientBoostingRegressor | None = None
         if drew.sum() >= 30 and (values > 0).all():
             self.regressor_ = HistGradientBoostingRegressor(max_iter=self.max_iter, random_state=self.random_state)
-            with threadpool_limits(1):  # small fit: one thread is fastest, and safe on a shared machine
+            with limit_threads(self.n_threads):
                 self.regressor_.fit(X.tabular[drew], np.log(values))
         return self
 
     def predict(self, X: FunnelData) -> np.ndarray:
+        """Predicted value of a drawdown for each user of ``X``, [len(X)]."""
+        check_is_fitted(self, "fallback_")
         if self.regressor_ is None:
             return np.full(len(X), self.fallback_)
-        with threadpool_limits(1):
+        with limit_threads(self.n_threads):
             return np.exp(self.regressor_.predict(X.tabular))
 
 

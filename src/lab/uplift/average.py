@@ -23,9 +23,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from lab.data import SchemaError
+from lab.core import IdentificationError, limit_threads
 from lab.data.summary import smd
-from lab.uplift.learners import regressor, single_thread
+from lab.uplift.learners import regressor
 
 CLIP = 0.01
 
@@ -65,11 +65,11 @@ def difference_in_means(t, y, level: float = 0.95) -> AverageEffect:
 
 def estimate_propensity(X, t, n_folds: int = 5, random_state: int = 0) -> np.ndarray:
     """Cross-fitted propensity ``P(t=1 | x)`` from a standardised, lightly L2-penalised logistic regression."""
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000, random_state=random_state))
     folds = StratifiedKFold(n_folds, shuffle=True, random_state=random_state)
-    with single_thread():
+    with limit_threads(1):
         return cross_val_predict(model, np.asarray(X, dtype=np.float64), np.asarray(t), cv=folds,
-                             method="predict_proba")[:, 1]
+                                 method="predict_proba")[:, 1]
 
 
 def ipw_weights(t, e, estimand: str = "ate") -> np.ndarray:
@@ -101,7 +101,7 @@ def aipw(X, t, y, e, n_folds: int = 5, random_state: int = 0, level: float = 0.9
     X, t, y = np.asarray(X, dtype=np.float64), np.asarray(t), np.asarray(y, dtype=np.float64)
     e = np.clip(np.asarray(e, dtype=np.float64), CLIP, 1 - CLIP)
     mu = np.zeros((len(y), 2))
-    with single_thread():
+    with limit_threads(1):
         for train, test in StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(X, t):
             for arm in (0, 1):
                 rows = train[t[train] == arm]
@@ -166,10 +166,10 @@ def overlap_summary(t, e, low: float = 0.05) -> dict[str, float]:
 
 
 def check_overlap(t, e, max_share_outside: float = 0.5, low: float = 0.01) -> None:
-    """Raise ``SchemaError`` when most units have (near) deterministic treatment: no overlap to learn from."""
+    """Raise ``IdentificationError`` when most units have (near) deterministic treatment: no overlap to learn from."""
     share = overlap_summary(t, e, low)["share_outside"]
     if share > max_share_outside:
-        raise SchemaError(f"no overlap: {share:.0%} of units have an estimated propensity outside "
+        raise IdentificationError(f"no overlap: {share:.0%} of units have an estimated propensity outside "
                           f"[{low}, {1 - low}], so treated and control units are not comparable")
 
 
@@ -201,7 +201,8 @@ def two_stage_least_squares(y, t, z, X=None, level: float = 0.95) -> AverageEffe
     y, t, z = (np.asarray(a, dtype=np.float64) for a in (y, t, z))
     relevance = np.corrcoef(t, z)[0, 1] ** 2 if z.std() > 0 else 0.0
     if not relevance >= 1e-4:
-        raise SchemaError("the instrument is (almost) uncorrelated with the treatment: 2SLS is not identified")
+        raise IdentificationError(f"weak instrument: its squared correlation with the treatment is {relevance:.1e} "
+                                  f"(below 1e-4), so 2SLS is not identified")
     W = _covariates(X)
     ones = np.ones((len(y), 1))
     design = np.column_stack([ones, t, W]) if W.size else np.column_stack([ones, t])

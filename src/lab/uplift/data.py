@@ -2,17 +2,20 @@
 
 ``CausalData`` carries what every estimator needs (features ``X``, treatment ``t``, outcome ``y``)
 plus what only some data sets have: the true effect ``tau`` and propensity, an instrument, a
-pre/post indicator for difference in differences.
+pre/post indicator for difference in differences. Features come from ``lab.core.UserEncoder`` with
+numbers left in their units (``user_encoder``): every learner scales inside, or does not need to.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lab.data import OFFERS, SchemaError, World, read_table
+from lab.core import SchemaError, UserEncoder
+from lab.data import OFFERS, World, read_table
 
 USER_ID = "user_id"
 
@@ -39,7 +42,7 @@ class CausalData:
     def __len__(self) -> int:
         return len(self.t)
 
-    def subset(self, rows: np.ndarray) -> "CausalData":
+    def subset(self, rows: np.ndarray) -> CausalData:
         """The rows ``rows`` (integer positions) of every column."""
         pick = lambda a: None if a is None else a[rows]  # noqa: E731
         return replace(self, X=self.X.iloc[rows].reset_index(drop=True), t=self.t[rows], y=self.y[rows],
@@ -47,33 +50,28 @@ class CausalData:
                        propensity=pick(self.propensity), instrument=pick(self.instrument), post=pick(self.post),
                        ids=pick(self.ids))
 
-    def split_rows(self, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def split_rows(self, test_fraction: float, random_state: int) -> tuple[np.ndarray, np.ndarray]:
         """Row positions of a random train/test split stratified by treatment arm."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(random_state)
         test = np.zeros(len(self), dtype=bool)
         for arm in (0, 1):
             rows = np.flatnonzero(self.t == arm)
             test[rng.choice(rows, size=int(round(test_fraction * len(rows))), replace=False)] = True
         return np.flatnonzero(~test), np.flatnonzero(test)
 
-    def split(self, test_fraction: float, seed: int) -> tuple["CausalData", "CausalData"]:
+    def split(self, test_fraction: float, random_state: int) -> tuple[CausalData, CausalData]:
         """Train and test subsets of ``split_rows``."""
-        train, test = self.split_rows(test_fraction, seed)
+        train, test = self.split_rows(test_fraction, random_state)
         return self.subset(train), self.subset(test)
 
 
-def user_features(users: pd.DataFrame) -> pd.DataFrame:
-    """Numeric feature matrix from the users table: numbers as float, categories one-hot (no ids)."""
-    cols = {}
-    for name, col in users.items():
-        if name == USER_ID:
-            continue
-        if name == "region" or isinstance(col.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(col):
-            for level in sorted(pd.unique(col.astype(str))):
-                cols[f"{name}={level}"] = (col.astype(str) == level).to_numpy(dtype=np.float64)
-        else:
-            cols[name] = col.to_numpy(dtype=np.float64)
-    return pd.DataFrame(cols)
+def user_encoder() -> UserEncoder:
+    """The study's ``lab.core.UserEncoder``: ids dropped, codes one-hot, numbers in their own units (no log,
+    no scaling: the networks and the propensity model standardise inside, trees need neither).
+
+    It is fitted on every row of a table: it sees no treatment or outcome, so nothing of a test split's
+    outcomes leaks into the learners."""
+    return UserEncoder(log_columns=(), scale=False)
 
 
 def world_frames(world_or_frames) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
@@ -87,11 +85,15 @@ def world_frames(world_or_frames) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
     return users, treatments, None
 
 
-def offer_arm(world_or_frames, offer: str) -> CausalData:
-    """Users given ``offer`` (t=1) or no offer (t=0), outcome ``converted``, truth from the oracle."""
+def offer_arm(world_or_frames, offer: str, encoder: UserEncoder | None = None) -> CausalData:
+    """Users given ``offer`` (t=1) or no offer (t=0), outcome ``converted``, truth from the oracle.
+
+    ``encoder``: a fitted ``user_encoder`` of the users table (one is fitted when not given).
+    """
     if offer not in OFFERS[1:]:
         raise ValueError(f"offer must be one of {OFFERS[1:]}, got {offer!r}")
     users, treatments, effects = world_frames(world_or_frames)
+    encoder = encoder or user_encoder().fit(users)
     table = users.merge(treatments[[USER_ID, "offer", "converted"]], on=USER_ID, how="inner")
     keep = table["offer"].astype(str).isin(["none", offer]).to_numpy()
     table = table.loc[keep].reset_index(drop=True)
@@ -101,22 +103,24 @@ def offer_arm(world_or_frames, offer: str) -> CausalData:
         tau = truth[f"tau_{offer}"].to_numpy(dtype=np.float64)
         p_t, p_c = truth[f"propensity_{offer}"].to_numpy(), truth["propensity_none"].to_numpy()
         true_propensity = (p_t / (p_t + p_c)).astype(np.float64)
-    return CausalData(X=user_features(table[users.columns]), t=(table["offer"].astype(str) == offer).to_numpy(int),
+    return CausalData(X=encoder.transform(table[users.columns]), t=(table["offer"].astype(str) == offer).to_numpy(int),
                       y=table["converted"].to_numpy(dtype=np.float64), tau=tau, true_propensity=true_propensity,
                       ids=table[USER_ID].to_numpy(), name=f"world: {offer} vs none")
 
 
-def load_table(data_path: str | Path, treatment_col: str, outcome_col: str, feature_cols: list[str] | None = None,
-               propensity_col: str = "", instrument_col: str = "", time_col: str = "") -> CausalData:
+def load_causal_table(data_path: str | Path, treatment_col: str, outcome_col: str,
+                      feature_cols: Sequence[str] = (), propensity_col: str = "", instrument_col: str = "",
+                      time_col: str = "") -> CausalData:
     """A researcher's own table (CSV/parquet) as ``CausalData``; every problem is one ``SchemaError``.
 
     The treatment must be binary 0/1 (or two distinct values, the larger one treated); the outcome
     numeric and not constant; ``time_col`` a 0/1 pre/post indicator for difference in differences.
-    Features default to every other numeric or categorical column.
+    Features (``feature_cols``, default every other column but ids) go through ``user_encoder``: gaps
+    imputed with the median plus a ``<column>_missing`` indicator, text one-hot.
     """
     df = read_table(data_path)
     name = Path(data_path).name
-    wanted = [treatment_col, outcome_col, *(feature_cols or []), propensity_col, instrument_col, time_col]
+    wanted = [treatment_col, outcome_col, *feature_cols, propensity_col, instrument_col, time_col]
     missing = [c for c in wanted if c and c not in df.columns]
     if missing:
         raise SchemaError(f"{name}: missing column(s) {missing}; columns are {list(df.columns)[:20]}")
@@ -134,10 +138,11 @@ def load_table(data_path: str | Path, treatment_col: str, outcome_col: str, feat
     y = df[outcome_col].to_numpy(dtype=np.float64)
     if np.ptp(y) == 0:
         raise SchemaError(f"{name}: outcome column '{outcome_col}' is constant; there is no effect to estimate")
-    cols = feature_cols or [c for c in df.columns if c not in design]
+    cols = list(feature_cols) or [c for c in df.columns if c not in design]
     if not cols:
         raise SchemaError(f"{name}: no feature columns left besides the treatment and outcome")
-    X = user_features(df[cols].fillna(df[cols].median(numeric_only=True)))
+    X = user_encoder().fit_transform(df[cols])
+
     def optional(column: str, role: str) -> np.ndarray | None:
         """A design column as floats: numeric and complete, or one clear error."""
         if not column:

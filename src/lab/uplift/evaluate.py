@@ -9,7 +9,8 @@ Conventions (stated once, used everywhere):
   the curve unbiased on observational test data.
 * Uplift curve: ``U(k) = (Y_T(k)/N_T(k) - Y_C(k)/N_C(k)) * k``.
 * Both are drawn against the fraction targeted ``k/n``; the Qini curve is divided by ``N_T(n)`` and the
-  uplift curve by ``n``, so both end at the (weighted) difference in means, the ATE on that set. The random curve is the straight line to that end point.
+  uplift curve by ``n``, so both end at the (weighted) difference in means, the ATE on that set. The
+  random curve is the straight line to that end point.
 * Normalised Qini coefficient = (area between the model's Qini curve and the random line) /
   (area between the perfect curve and the random line). The perfect curve ranks every converting
   treated unit first and every converting control unit last (Radcliffe's upper bound), so a real
@@ -100,7 +101,8 @@ def uplift_at(score, t, y, percent: float, weights=None) -> float:
 
 
 def uplift_by_decile(score, t, y, tau=None, weights=None) -> pd.DataFrame:
-    """Per decile of the ranking (1 = highest predicted effect): counts, observed uplift, mean predicted and true effect."""
+    """Per decile of the ranking (1 = highest predicted effect): counts, observed uplift, mean predicted and
+    true effect."""
     score = np.asarray(score, dtype=np.float64)
     order = np.argsort(-score, kind="stable")
     decile = np.empty(len(score), dtype=int)
@@ -131,7 +133,7 @@ def ate_error(estimate: float, tau) -> float:
     return float(abs(estimate - np.mean(tau)))
 
 
-def ranking_metrics(model: str, score, t, y, tau=None, weights=None) -> list[dict]:
+def uplift_ranking_metrics(model: str, score, t, y, tau=None, weights=None) -> list[dict]:
     """Tidy rows of every ranking metric for one model on one test set."""
     rows = [{"model": model, "metric": "qini", "value": qini_coefficient(score, t, y, weights)},
             {"model": model, "metric": "auuc", "value": auuc(score, t, y, weights)}]

@@ -2,8 +2,8 @@
 
 Each realization has 747 units, 25 covariates, a binary treatment and simulated outcomes whose
 noiseless potential outcomes ``mu0, mu1`` are known, so the true effect is ``mu1 - mu0``. Each
-realization is split once, 90% in-sample / 10% out-of-sample (the split of Shalit et al. 2017),
-with the realization number as the random seed, stratified by treatment.
+realization is split once, 90% train (in-sample) / 10% test (out-of-sample; the split of Shalit et al.
+2017), with the realization number as the random seed, stratified by treatment.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lab.data import SchemaError
+from lab.core import SchemaError
 from lab.paths import shared_data_dir
 from lab.uplift.data import CausalData
 
@@ -20,7 +20,7 @@ COLUMNS = ["treatment", "y_factual", "y_cfactual", "mu0", "mu1"] + [f"x{i}" for 
 REALIZATIONS = tuple(range(1, 10))
 TEST_FRACTION = 0.1
 PUBLISHED = pd.DataFrame(  # Shalit et al. (2017), Table 1, mean over 1000 realizations
-    {"pehe_in": [2.1, 3.8, 2.2, 0.88, 0.73, 0.71], "pehe_out": [2.3, 3.8, 2.1, 0.95, 0.78, 0.76]},
+    {"pehe_train": [2.1, 3.8, 2.2, 0.88, 0.73, 0.71], "pehe_test": [2.3, 3.8, 2.1, 0.95, 0.78, 0.76]},
     index=pd.Index(["BART", "causal forest", "BNN", "TARNet", "CFR-MMD", "CFR-Wass"], name="published"),
 )
 
@@ -43,5 +43,5 @@ def load_ihdp(realization: int, data_dir: str | Path | None = None) -> CausalDat
 
 
 def ihdp_split(data: CausalData, realization: int) -> tuple[CausalData, CausalData]:
-    """The fixed 90/10 in/out split of a realization (seeded by the realization number)."""
-    return data.split(TEST_FRACTION, seed=realization)
+    """The fixed 90/10 train/test split of a realization (seeded by the realization number)."""
+    return data.split(TEST_FRACTION, random_state=realization)

@@ -11,14 +11,13 @@ for a binary treatment ``t``. Three families:
   and control representations) and DragonNet (with a propensity head and targeted regularisation),
   in torch.
 
-``make_learner(name)`` builds any of them by the method name used in results files.
+``make_effect_learner(name)`` builds any of them by the name used in results files (``EFFECT_LEARNERS``).
 
-Fitting runs single-threaded (``single_thread``): on a shared 2-core machine OpenMP gradient boosting
-and torch slow down by an order of magnitude when their threads compete with other processes.
+Fitting runs single-threaded (``lab.core.limit_threads(1)``): on a shared 2-core machine OpenMP gradient
+boosting and torch slow down by an order of magnitude when their threads compete with other processes.
 """
 from __future__ import annotations
 
-import copy
 import warnings
 
 import numpy as np
@@ -26,12 +25,14 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-ECONML_METHODS = ("s_learner", "t_learner", "x_learner", "r_learner", "dr_learner", "causal_forest", "dml")
-NET_METHODS = ("tarnet", "cfr", "dragonnet")
-METHODS = ECONML_METHODS + ("uplift_forest",) + NET_METHODS
+from lab.core import EarlyStopping, limit_threads, member_seed, validation_folds
+
+ECONML_LEARNERS = ("s_learner", "t_learner", "x_learner", "r_learner", "dr_learner", "causal_forest", "dml")
+NETWORK_LEARNERS = ("tarnet", "cfr", "dragonnet")
+EFFECT_LEARNERS = ECONML_LEARNERS + ("uplift_forest",) + NETWORK_LEARNERS
 
 
 def _as_arrays(X, t=None, y=None):
@@ -51,31 +52,16 @@ def _as_arrays(X, t=None, y=None):
     return out
 
 
-class single_thread:
-    """Context manager limiting OpenMP/BLAS and torch to one thread, restoring both afterwards."""
-
-    def __enter__(self):
-        self._limits = threadpool_limits(limits=1)
-        self._torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        return self
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self._torch_threads)
-        self._limits.restore_original_limits()
-        return False
-
-
-def regressor(seed: int, max_iter: int = 150) -> HistGradientBoostingRegressor:
+def regressor(random_state: int, max_iter: int = 150) -> HistGradientBoostingRegressor:
     """The nuisance regressor every learner shares: small, regularised histogram gradient boosting."""
     return HistGradientBoostingRegressor(max_iter=max_iter, learning_rate=0.08, max_leaf_nodes=15,
-                                         min_samples_leaf=40, l2_regularization=1.0, random_state=seed)
+                                         min_samples_leaf=40, l2_regularization=1.0, random_state=random_state)
 
 
-def classifier(seed: int, max_iter: int = 150) -> HistGradientBoostingClassifier:
+def classifier(random_state: int, max_iter: int = 150) -> HistGradientBoostingClassifier:
     """The nuisance classifier (propensity models inside econml learners)."""
     return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.08, max_leaf_nodes=15,
-                                          min_samples_leaf=40, l2_regularization=1.0, random_state=seed)
+                                          min_samples_leaf=40, l2_regularization=1.0, random_state=random_state)
 
 
 class EconMLLearner(BaseEstimator):
@@ -120,19 +106,21 @@ class EconMLLearner(BaseEstimator):
                                    random_state=s, n_jobs=1)
         if self.method == "dml":
             return LinearDML(model_y=reg(), model_t=clf(), discrete_treatment=True, cv=self.cv, random_state=s)
-        raise ValueError(f"unknown econml method {self.method!r}; choose from {ECONML_METHODS}")
+        raise ValueError(f"unknown econml method {self.method!r}; choose from {ECONML_LEARNERS}")
 
-    def fit(self, X, t, y) -> "EconMLLearner":
+    def fit(self, X, t, y) -> EconMLLearner:
         X, t, y = _as_arrays(X, t, y)
         self.estimator_ = self._build()
-        with warnings.catch_warnings(), single_thread():
+        with warnings.catch_warnings(), limit_threads(1):
             warnings.simplefilter("ignore")
             self.estimator_.fit(y, t, X=X)
         return self
 
     def effect(self, X) -> np.ndarray:
+        """Estimated effect ``E[Y(1) - Y(0) | x]`` of every row of ``X``."""
+        check_is_fitted(self, "estimator_")
         (X,) = _as_arrays(X)
-        with warnings.catch_warnings(), single_thread():
+        with warnings.catch_warnings(), limit_threads(1):
             warnings.simplefilter("ignore")
             return np.asarray(self.estimator_.effect(X), dtype=np.float64).ravel()
 
@@ -163,7 +151,7 @@ class UpliftForest(BaseEstimator):
             out[:, j] = np.searchsorted(edges, X[:, j], side="right")
         return out
 
-    def fit(self, X, t, y, propensity=None) -> "UpliftForest":
+    def fit(self, X, t, y, propensity=None) -> UpliftForest:
         X, t, y = _as_arrays(X, t, y)
         qs = np.linspace(0, 1, self.n_bins + 1)[1:-1]
         self.bin_edges_ = [np.unique(np.quantile(X[:, j], qs)) for j in range(X.shape[1])]
@@ -231,7 +219,8 @@ class UpliftForest(BaseEstimator):
                 for side, mask in (("l", goes_left), ("r", ~goes_left)):
                     rows = np.flatnonzero(members)[mask]
                     child = len(feature)
-                    feature.append(-1), threshold.append(0), left.append(-1), right.append(-1)
+                    for column, empty in ((feature, -1), (threshold, 0), (left, -1), (right, -1)):
+                        column.append(empty)
                     value.append(uplift(wt[rows].sum(), wc[rows].sum(), (wt[rows] * y[rows]).sum(),
                                         (wc[rows] * y[rows]).sum()))
                     node[rows] = child
@@ -246,6 +235,8 @@ class UpliftForest(BaseEstimator):
                 "right": np.array(right), "value": np.array(value)}
 
     def effect(self, X) -> np.ndarray:
+        """Estimated effect of every row of ``X``: the mean leaf uplift over the trees."""
+        check_is_fitted(self, "trees_")
         (X,) = _as_arrays(X)
         Xb = self._bin(X)
         rows = np.arange(len(Xb))
@@ -346,6 +337,10 @@ class RepresentationLearner(BaseEstimator):
     ReLU/ELU heads would extrapolate only linearly), or ``auto`` (every member trains both links; the
     link with the lower mean validation factual loss over the members, ``validation_loss_``, is kept for
     all of them as ``link_``).
+
+    Attributes: ``scaler_`` (the features' standardisation), ``y_std_`` and ``y_offset_`` (the outcome's
+    scale and, per link, offset), ``validation_loss_`` (per link), ``link_`` and ``networks_`` (the
+    members' ``RepresentationNet``).
     """
 
     def __init__(self, architecture: str = "tarnet", ipm: str = "wasserstein", alpha: float = 1.0,
@@ -386,33 +381,26 @@ class RepresentationLearner(BaseEstimator):
             loss = loss + self.beta * ((y - (y_hat + net.epsilon * h)) ** 2).mean()
         return loss, factual
 
-    def _validation_folds(self, n: int) -> list[torch.Tensor]:
-        """Disjoint validation folds (about ``validation_fraction`` of the rows each), one per member.
-
-        Member ``k`` stops early on fold ``k``, so an ensemble trains every row in most of its members
-        instead of hiding the same rows (often the extreme outcomes) from all of them. With more members
-        than folds, the folds cycle.
-        """
-        gen = torch.Generator().manual_seed(self.random_state)
-        n_folds = max(2, round(1 / self.validation_fraction))
-        folds = list(torch.randperm(n, generator=gen).tensor_split(n_folds))
-        return [folds[k % n_folds] for k in range(self.n_ensemble)]
-
     def _train_one(self, X: torch.Tensor, t: torch.Tensor, y: torch.Tensor, val: torch.Tensor,
                    seed: int, link: str) -> tuple[RepresentationNet, float]:
-        """One member trained on the rows outside ``val``; returns it with its best validation factual loss."""
+        """One member trained on the rows outside ``val``; returns it with its best validation factual loss.
+
+        ``seed`` draws the initial weights (in a forked torch RNG, so the global one is left alone) and
+        the batch order.
+        """
         gen = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)
         held_out = torch.zeros(len(X), dtype=torch.bool)
         held_out[val] = True
         tr = torch.nonzero(~held_out).squeeze(1)
-        net = RepresentationNet(X.shape[1], self.rep_dim, self.rep_layers, self.head_dim, self.head_layers,
-                                propensity_head=self.architecture == "dragonnet", link=link)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = RepresentationNet(X.shape[1], self.rep_dim, self.rep_layers, self.head_dim, self.head_layers,
+                                    propensity_head=self.architecture == "dragonnet", link=link)
         head_params = [p for name, p in net.named_parameters() if name.startswith("heads")]
         other_params = [p for name, p in net.named_parameters() if not name.startswith("heads")]
         opt = torch.optim.Adam([{"params": head_params, "weight_decay": self.weight_decay},
                                 {"params": other_params, "weight_decay": 0.0}], lr=self.lr)
-        best, best_state, stale = np.inf, copy.deepcopy(net.state_dict()), 0
+        stopper = EarlyStopping(net, self.patience, min_delta=1e-6)
         for _ in range(self.max_epochs):
             net.train()
             perm = tr[torch.randperm(len(tr), generator=gen)]
@@ -425,24 +413,23 @@ class RepresentationLearner(BaseEstimator):
             net.eval()
             with torch.no_grad():
                 _, val_factual = self._loss(net, X[val], t[val], y[val])
-            if val_factual.item() < best - 1e-6:
-                best, best_state, stale = val_factual.item(), copy.deepcopy(net.state_dict()), 0
-            else:
-                stale += 1
-                if stale >= self.patience:
-                    break
-        net.load_state_dict(best_state)
-        net.eval()
-        return net, best
+            if stopper.update(val_factual.item()):
+                break
+        stopper.restore()
+        return net, stopper.best_loss
 
-    def fit(self, X, t, y) -> "RepresentationLearner":
-        if self.architecture not in NET_METHODS:
-            raise ValueError(f"architecture must be one of {NET_METHODS}, got {self.architecture!r}")
+    def fit(self, X, t, y) -> RepresentationLearner:
+        """Train ``n_ensemble`` members per link, member ``k`` validating on fold ``k`` with seed
+        ``lab.core.member_seed(random_state, k)``; keep the link with the lower validation loss."""
+        if self.architecture not in NETWORK_LEARNERS:
+            raise ValueError(f"architecture must be one of {NETWORK_LEARNERS}, got {self.architecture!r}")
+        if self.ipm not in ("wasserstein", "mmd"):
+            raise ValueError(f"ipm must be 'wasserstein' or 'mmd', got {self.ipm!r}")
         if self.link not in ("identity", "log", "auto"):
             raise ValueError(f"link must be 'identity', 'log' or 'auto', got {self.link!r}")
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction}")
         X, t, y = _as_arrays(X, t, y)
+        folds = [torch.as_tensor(fold) for fold in validation_folds(len(X), self.validation_fraction,
+                                                                      self.n_ensemble, self.random_state)]
         self.scaler_ = StandardScaler().fit(X)
         self.y_std_ = float(y.std() or 1.0)
         links = ("identity", "log") if self.link == "auto" else (self.link,)
@@ -452,38 +439,39 @@ class RepresentationLearner(BaseEstimator):
         tt = torch.tensor(t, dtype=torch.float32)
         targets = {link: torch.tensor((y - offset) / self.y_std_, dtype=torch.float32)
                    for link, offset in self.y_offset_.items()}
-        folds = self._validation_folds(len(Xt))
-        with single_thread():
-            fitted = {link: [self._train_one(Xt, tt, targets[link], val, self.random_state + k, link)
+        with limit_threads(1):
+            fitted = {link: [self._train_one(Xt, tt, targets[link], val, member_seed(self.random_state, k), link)
                              for k, val in enumerate(folds)] for link in links}
         self.validation_loss_ = {link: float(np.mean([loss for _, loss in members]))
                                  for link, members in fitted.items()}
-        self.link_ = min(self.validation_loss_, key=self.validation_loss_.get)
-        self.nets_ = [net for net, _ in fitted[self.link_]]
+        self.link_ = min(self.validation_loss_, key=self.validation_loss_.__getitem__)
+        self.networks_ = [net for net, _ in fitted[self.link_]]
         return self
 
     def predict_outcomes(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Predicted ``(mu0(x), mu1(x))`` on the original outcome scale, averaged over the ensemble."""
+        check_is_fitted(self, "networks_")
         (X,) = _as_arrays(X)
         Xt = torch.tensor(self.scaler_.transform(X), dtype=torch.float32)
-        with torch.no_grad():
-            outs = [net(Xt) for net in self.nets_]
+        with torch.no_grad(), limit_threads(1):
+            outs = [net(Xt) for net in self.networks_]
         offset = self.y_offset_[self.link_]
         y0 = torch.stack([o[1] for o in outs]).mean(0).numpy() * self.y_std_ + offset
         y1 = torch.stack([o[2] for o in outs]).mean(0).numpy() * self.y_std_ + offset
         return y0, y1
 
     def effect(self, X) -> np.ndarray:
+        """Estimated effect ``mu1(x) - mu0(x)`` of every row of ``X``."""
         y0, y1 = self.predict_outcomes(X)
         return (y1 - y0).astype(np.float64)
 
 
-def make_learner(method: str, random_state: int = 0, **params) -> BaseEstimator:
-    """The learner behind a results-file method name, e.g. ``make_learner("cfr", alpha=0.5)``."""
-    if method in ECONML_METHODS:
-        return EconMLLearner(method=method, random_state=random_state, **params)
-    if method == "uplift_forest":
+def make_effect_learner(name: str, random_state: int = 0, **params) -> BaseEstimator:
+    """The learner behind a results-file name of ``EFFECT_LEARNERS``, e.g. ``make_effect_learner("cfr", alpha=0.5)``."""
+    if name in ECONML_LEARNERS:
+        return EconMLLearner(method=name, random_state=random_state, **params)
+    if name == "uplift_forest":
         return UpliftForest(random_state=random_state, **params)
-    if method in NET_METHODS:
-        return RepresentationLearner(architecture=method, random_state=random_state, **params)
-    raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    if name in NETWORK_LEARNERS:
+        return RepresentationLearner(architecture=name, random_state=random_state, **params)
+    raise ValueError(f"unknown effect learner {name!r}; choose from {EFFECT_LEARNERS}")
