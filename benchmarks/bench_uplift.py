@@ -40,6 +40,7 @@ def bench_ihdp(methods: tuple[str, ...]) -> None:
           f"run {result.runtime_seconds:.0f} s:")
     print(table.loc[table.index.isin(methods)].sort_values("pehe_test").to_string())
     per = scored[scored["split"] == "test"].pivot_table(index="seed", columns="model", values="value")
+    per.index.name = "realization"
     print("out-of-sample sqrt(PEHE) per realization:\n" + per.round(3).to_string())
     best = pehe[("mean", "test")].idxmin()
     print(f"best out-of-sample: {best} mean {per[best].mean():.3f} (bar <= 0.70: "

@@ -3,7 +3,9 @@
 ``FunnelData`` holds the inputs of every user once (the graph needs all of them) and a ``rows`` view
 that says which users a model is fitted on or scores. ``data[rows]`` is a cheap view with the same
 graph, so every estimator in this study is called as ``fit(data[train])`` / ``predict_proba(data[test])``.
-The users table is encoded by ``lab.core.UserEncoder`` (money in logs, region and channel one-hot).
+The users table is encoded by ``lab.core.UserEncoder``: money in logs, channel one-hot and, as in the
+lookalike's node features, ``region`` as one code (six one-hot regions, which carry no signal in the
+simulated world, cost the graph model 0.007 drawdown AUC and 1.8 drawdowns captured at default scale).
 """
 from __future__ import annotations
 
@@ -152,7 +154,7 @@ def build_funnel_data(world: World, sequence_length: int = 12) -> FunnelData:
 
     # Unscaled here: the users' columns and the interaction counts are standardised together below, over
     # all users (features, not labels, of every user are known: the graph model sees them all anyway).
-    profile = UserEncoder(scale=False).fit_transform(users).set_axis(index)
+    profile = UserEncoder(ordinal=("region",), scale=False).fit_transform(users).set_axis(index)
     features = pd.concat([profile, _interaction_features(interactions, index, product_ids, n_days)], axis=1)
     values = features.to_numpy(dtype=np.float64)
     std = values.std(axis=0)
