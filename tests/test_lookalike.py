@@ -232,7 +232,7 @@ def test_users_with_missing_values_are_imputed_by_the_shared_encoder(world):
     users = world.observed["users"].assign(score_from_crm=np.where(np.arange(400) < 3, np.nan, 1.0))
     series = GraphSeries(users, world.observed["interactions"], world.observed["edges"])
     assert "score_from_crm_missing" in series.static_names and np.isfinite(series.static).all()
-    assert "region=0" in series.static_names  # codes are one-hot, not numbers
+    assert "region" in series.static_names and "preferred_channel=email" in series.static_names
 
 
 def test_unknown_featured_product_is_refused(world):
