@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +18,10 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-PACKAGES = ("lab.core", "lab.lookalike", "lab.multitask", "lab.explain", "lab.uplift", "lab.allocate")
+import lab
+
+# Every sub-package of lab: a new study's estimators are found without editing this file.
+PACKAGES = tuple(f"lab.{info.name}" for info in pkgutil.iter_modules(lab.__path__) if info.ispkg)
 
 
 @dataclass

@@ -138,3 +138,9 @@ def test_load_world_requires_users(tmp_path):
     (tmp_path / "d").mkdir()
     with pytest.raises(SchemaError, match="missing table"):
         load_world(tmp_path / "d")
+
+
+def test_the_smallest_world_builds_even_without_lookalike_targets():
+    world = simulate_world(n_users=50, seed=0)
+    assert len(world.observed["users"]) == 50
+    assert len(world.observed["seeds"]) <= world.oracle["targets"]["is_target"].sum()

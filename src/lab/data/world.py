@@ -358,7 +358,7 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
     p_target = expit(target_logit).astype(np.float32)
     is_target = (rng.random(p_target.shape) < p_target).astype(np.int8)
     pre_targets = np.flatnonzero(is_target[0])
-    n_seeds = max(1, int(round(cfg.seed_fraction * len(pre_targets))))
+    n_seeds = min(len(pre_targets), max(1, int(round(cfg.seed_fraction * len(pre_targets)))))  # none in a tiny world
     seed_users = np.sort(rng.choice(pre_targets, size=n_seeds, replace=False))
     first_shift = cfg.shift_days[0]
     seeds = pd.DataFrame({"user_id": seed_users.astype(np.int64),
