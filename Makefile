@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPEC ?= experiments/quickstart.yaml
-WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+WORKERS ?= 1
 
 .PHONY: install reports test lab clean-runs
 
@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name lab --display-name "Python (lab)" >/dev/null
 	touch $(STAMP)
 
-# The quickstart's runs in parallel, one Dask worker process per core.
+# Serial on purpose: the quickstart's long studies already use every core through BLAS and torch, and
+# two Dask workers made it slower (benchmarks/bench_runner.py --quickstart). Grids of many small
+# runs gain from `make reports WORKERS=2` (or `lab run SPEC --workers 2`).
 reports: install
 	$(BIN)/lab run $(SPEC) --workers $(WORKERS)
 

@@ -65,10 +65,12 @@ def test_encoder_one_line_errors():
     table, _ = credit_table()
     with pytest.raises(SchemaError, match="not declared categorical"):
         UserEncoder(categorical=()).fit(table)
-    with pytest.raises(SchemaError, match="lacks column"):
+    with pytest.raises(SchemaError, match="Feature names seen at fit time, yet now missing: - dti"):
         UserEncoder(ordinal=("sub_grade",)).fit(table).transform(table.drop(columns="dti"))
     with pytest.raises(ValueError, match="categorical_encoding"):
         UserEncoder(categorical_encoding="hash").fit(table)
+    with pytest.raises(SchemaError, match=r"column\(s\) \['dti'\] hold infinite values"):
+        UserEncoder(ordinal=("sub_grade",)).fit(table.assign(dti=np.inf))
 
 
 def test_member_seeds_do_not_collide_across_neighbouring_states():

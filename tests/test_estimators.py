@@ -182,7 +182,9 @@ def _allocate_cases() -> dict[str, Case]:
 
 def _sklearn_estimators() -> list[BaseEstimator]:
     """Exported estimators that take ``(X, y)``: each passes ``check_estimator``."""
-    return [*_lookalike_sklearn(), *_explain_sklearn()]
+    from lab.core import UserEncoder
+
+    return [UserEncoder(), *_lookalike_sklearn(), *_explain_sklearn()]
 
 
 CASES = {**_core_cases(), **_lookalike_cases(), **_multitask_cases(), **_explain_cases(), **_uplift_cases(),

@@ -122,29 +122,30 @@ def test_workers_that_cannot_see_the_files_are_named_before_anything_runs(tmp_pa
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
-def test_interrupting_a_run_marks_it_and_cancels_the_rest(tmp_path):
-    spec = write_spec(tmp_path, grid={"alpha": [0.0, 1.0, 2.0]}, parameters={"pause": 30.0})
+@pytest.mark.parametrize("workers", [1, 2])
+def test_interrupting_runs_marks_them_and_cancels_the_rest(tmp_path, workers):
+    """A quick run finishes, then SIGTERM arrives while the slow ones run: the finished one is summarised,
+    the running ones are marked interrupted and the one not started leaves no folder."""
+    spec = write_spec(tmp_path, grid={"pause": [0.0, 60.0, 60.0, 60.0]})
     runs = tmp_path / "runs"
     proc = subprocess.Popen([*LAB, "run", str(spec), "--runs-dir", str(runs), "--reports-dir",
-                             str(tmp_path / "reports"), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    deadline = time.time() + 90
+                             str(tmp_path / "reports"), "--quiet", "--workers", str(workers)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
     while time.time() < deadline:
-        statuses = [json.loads((f / "status.json").read_text())["status"] for f in runs.glob("*")] \
-            if runs.exists() else []
-        if "running" in statuses and (next(runs.glob("*/notebook.ipynb"), None) is not None):
+        statuses = [run_summary(f)["status"] for f in runs.glob("*")] if runs.exists() else []
+        if statuses.count("ok") == 1 and statuses.count("running") == workers:
             break
         time.sleep(0.5)
     time.sleep(3)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
-    assert "interrupted" in err
-    folders = list(runs.glob("*"))
-    assert len(folders) == 1
-    assert json.loads((folders[0] / "status.json").read_text())["status"] == "interrupted"
+    assert "interrupted after 1 finished run(s)" in err and out.startswith("[ok] grid")
+    statuses = sorted(json.loads((f / "status.json").read_text())["status"] for f in runs.glob("*"))
+    assert statuses == ["interrupted"] * workers + ["ok"]
     index = (tmp_path / "reports" / "index.html").read_text()
-    assert "interrupted" in index and "running" not in index
+    assert index.count("<tr class='interrupted'>") == workers and "running" not in index
 
 
 def test_two_runners_at_once_never_share_a_folder(tmp_path):
@@ -243,3 +244,9 @@ def test_a_grid_gets_a_sweep_page_linked_from_the_index(tmp_path):
     assert page.count("<img") == 1 and "alpha" in page
     index = (reports / "index.html").read_text()
     assert pages[0].name in index and "alpha=1" in index and "pause" not in index
+
+
+def test_a_local_cluster_leaves_this_process_environment_alone(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    run_spec(write_spec(tmp_path), runs_dir=tmp_path / "runs", progress=False, workers=2)
+    assert "OMP_NUM_THREADS" not in os.environ

@@ -12,7 +12,13 @@ from lab.data import SchemaError, load_world, schema_markdown, simulate_world
 from lab.paths import REPORTS_DIR, RUNS_DIR
 from lab.report import render_all
 from lab.results import comparable, compare_results
-from lab.runner import MAX_RUNS, SpecError, check_folder, parse_override, run_spec
+from lab.runner import MAX_RUNS, RunResult, RunsInterrupted, SpecError, check_folder, parse_override, run_spec
+
+
+def _summarise(results: list[RunResult]) -> None:
+    for result in results:
+        line = f"[{result.status}] {result.plan.name} {result.runtime_seconds:6.1f} s  {result.folder}"
+        print(line + (f"\n         {result.error}" if result.error else ""))
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
@@ -25,16 +31,16 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         results = run_spec(args.spec, overrides, runs_dir=args.runs_dir, progress=not args.quiet,
-                           workers=args.workers, scheduler=args.scheduler, max_runs=args.max_runs)
-    except KeyboardInterrupt:
-        print("interrupted: runs not yet started were cancelled, running ones are marked interrupted",
-              file=sys.stderr)
+                           workers=args.workers, scheduler=args.scheduler, max_runs=args.max_runs,
+                           threads=args.threads)
+    except RunsInterrupted as stop:
+        _summarise(stop.finished)
+        print(f"interrupted after {len(stop.finished)} finished run(s): runs not yet started were cancelled, "
+              "running ones are marked interrupted", file=sys.stderr)
         if not args.no_report:
-            print(f"reports: {render_all(args.runs_dir, reports_dir)}")
+            print(f"reports: {render_all(args.runs_dir, reports_dir, runs=[r.folder for r in stop.finished])}")
         return 130
-    for result in results:
-        line = f"[{result.status}] {result.plan.name} {result.runtime_seconds:6.1f} s  {result.folder}"
-        print(line + (f"\n         {result.error}" if result.error else ""))
+    _summarise(results)
     if not args.no_report:
         index = render_all(args.runs_dir, reports_dir, runs=[r.folder for r in results])
         print(f"reports: {index}")
@@ -113,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--workers", type=int, default=1,
                      help="run in parallel on a local Dask cluster of this many processes (default 1: serial)")
+    run.add_argument("--threads", type=int, default=None,
+                     help="BLAS/OpenMP/torch threads per run (default with --workers: cores / workers)")
     run.add_argument("--scheduler", default="", metavar="tcp://HOST:PORT",
                      help="submit the runs to an existing Dask cluster instead")
     run.add_argument("--max-runs", type=int, default=MAX_RUNS,

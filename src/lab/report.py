@@ -137,7 +137,7 @@ def run_summary(folder: Path) -> dict:
     shown = params.get("overrides", params.get("parameters", {}))
     parameters = {k: v for k, v in (shown or {}).items() if k != "output_dir"}
     return {"run": folder.name, "study": params.get("name", "?"), "spec": params.get("spec") or params.get("name", "?"),
-            "parameters": parameters, "status": status.get("status", "running"),
+            "parameters": parameters, "status": status.get("status", "unknown"),
             "error": redact_text(str(status.get("error", ""))), "runtime_seconds": status.get("runtime_seconds"),
             "headline": _read_json(folder / "metrics.json").get("headline", {})}
 

@@ -15,6 +15,7 @@ share the project's environment and see the repository and the run folders at th
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as dt
 import hashlib
 import importlib.metadata
@@ -29,6 +30,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import nbformat
@@ -48,6 +50,14 @@ MAX_RUNS = 100  # a larger grid needs --max-runs: a typo in a grid should not st
 
 class SpecError(ValueError):
     """The spec is malformed or names parameters its notebook does not have."""
+
+
+class RunsInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped ``lab run``; ``finished`` holds the runs that ended before it."""
+
+    def __init__(self, finished: list[RunResult]):
+        super().__init__(f"interrupted after {len(finished)} finished run(s)")
+        self.finished = finished
 
 
 @dataclass
@@ -346,8 +356,27 @@ def execute(plan: RunPlan, folder: Path, progress: bool = False, threads: int | 
     ``threads`` caps BLAS, OpenMP and torch threads in the run's kernel (a worker's share of the
     machine). Ctrl-C or SIGTERM mark the run ``interrupted`` and propagate.
     """
+    with _thread_caps(threads):
+        return _execute(plan, folder, progress)
+
+
+@contextlib.contextmanager
+def _thread_caps(threads: int | None) -> Iterator[None]:
+    """Thread caps in the environment the run's kernel inherits; the previous values come back after."""
+    previous = {name: os.environ.get(name) for name in THREAD_VARIABLES}
     if threads is not None:
         os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _execute(plan: RunPlan, folder: Path, progress: bool) -> RunResult:
     started_at = dt.datetime.now().isoformat(timespec="seconds")
     write_status(folder, "running", started=started_at, host=platform.node(), pid=os.getpid())
     handler = logging.FileHandler(folder / "run.log")
@@ -425,29 +454,26 @@ class _Progress:
         self.bar.close()
 
 
-def _run_serial(prepared: list[tuple[RunPlan, Path]], bar: _Progress) -> list[RunResult]:
-    results = []
+def _run_serial(prepared: list[tuple[RunPlan, Path]], threads: int | None, bar: _Progress,
+                finished: list[RunResult]) -> None:
     for plan, folder in prepared:
-        results.append(execute(plan, folder))
-        bar.finished(results[-1])
-    return results
+        finished.append(execute(plan, folder, threads=threads))
+        bar.finished(finished[-1])
 
 
-def _run_on_dask(prepared: list[tuple[RunPlan, Path]], client: Any, threads: int | None,
-                 bar: _Progress) -> list[RunResult]:
+def _run_on_dask(prepared: list[tuple[RunPlan, Path]], client: Any, threads: int | None, bar: _Progress,
+                 finished: list[RunResult]) -> None:
     from distributed import as_completed
 
-    futures = {client.submit(execute, plan, folder, False, threads, pure=False, key=f"run-{folder.name}"): folder
-               for plan, folder in prepared}
-    done = {}
+    futures = [client.submit(execute, plan, folder, False, threads, pure=False, key=f"run-{folder.name}")
+               for plan, folder in prepared]
     try:
         for future in as_completed(futures):
-            done[futures[future]] = future.result()
-            bar.finished(done[futures[future]])
+            finished.append(future.result())
+            bar.finished(finished[-1])
     except BaseException:
-        client.cancel(list(futures))
+        client.cancel(futures)
         raise
-    return [done[folder] for _, folder in prepared]
 
 
 def _settle_interrupted(prepared: list[tuple[RunPlan, Path]]) -> None:
@@ -484,11 +510,13 @@ def check_folder(path: Path, what: str) -> Path:
 
 def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Path = RUNS_DIR,
              progress: bool = True, workers: int = 1, scheduler: str = "",
-             max_runs: int = MAX_RUNS) -> list[RunResult]:
+             max_runs: int = MAX_RUNS, threads: int | None = None) -> list[RunResult]:
     """Plan every run of the spec (refusing a bad spec up front), then execute them: in this process
     one after the other (``workers=1``), on a local Dask cluster of ``workers`` processes, or on the
-    Dask cluster at ``scheduler``. Ctrl-C removes the runs not yet started, marks the running ones
-    interrupted and re-raises."""
+    Dask cluster at ``scheduler``. ``threads`` caps BLAS, OpenMP and torch threads per run (default on
+    a local cluster: the machine's cores / ``workers``; else uncapped). Results come in the order of
+    the plans. Ctrl-C or SIGTERM remove the runs not yet started, mark the running ones interrupted
+    and raise ``RunsInterrupted`` with the runs that finished."""
     plans = load_spec(spec_path, overrides)
     if len(plans) > max_runs:
         raise SpecError(f"{Path(spec_path).name} asks for {len(plans)} runs, more than --max-runs {max_runs}; "
@@ -496,7 +524,9 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
     if workers < 1:
         raise SpecError(f"--workers must be at least 1, got {workers}")
     runs_dir = check_folder(Path(runs_dir), "--runs-dir")
-    client, cluster, threads = None, None, None
+    if threads is not None and threads < 1:
+        raise SpecError(f"--threads must be at least 1, got {threads}")
+    client, cluster = None, None
     if scheduler or workers > 1:
         from distributed import Client, LocalCluster
 
@@ -506,8 +536,13 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
             except OSError as err:
                 raise SpecError(f"--scheduler {scheduler}: cannot connect ({err})") from err
         else:
-            threads = max(1, (os.cpu_count() or 1) // workers)
+            threads = threads or max(1, (os.cpu_count() or 1) // workers)
+            environment = dict(os.environ)
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            # Dask's nanny writes its workers' thread caps (OMP_NUM_THREADS=1, ...) into this process's
+            # environment too; the serial runs a caller starts next must not inherit them.
+            os.environ.clear()
+            os.environ.update(environment)
             client = Client(cluster)
         try:
             _check_workers(client, plans, runs_dir)
@@ -519,14 +554,20 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
     prepared = [(plan, prepare(plan, runs_dir)) for plan in plans]
     slots = 1 if client is None else max(1, len(client.scheduler_info().get("workers", {})))
     bar = _Progress(len(prepared), slots, progress)
+    finished: list[RunResult] = []
     try:
-        return _run_serial(prepared, bar) if client is None else _run_on_dask(prepared, client, threads, bar)
-    except (KeyboardInterrupt, SystemExit):
+        if client is None:
+            _run_serial(prepared, threads, bar, finished)
+        else:
+            _run_on_dask(prepared, client, threads, bar, finished)
+    except (KeyboardInterrupt, SystemExit) as err:
         _settle_interrupted(prepared)
-        raise
+        raise RunsInterrupted(finished) from err
     finally:
         bar.close()
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
+    order = {folder: position for position, (_, folder) in enumerate(prepared)}
+    return sorted(finished, key=lambda result: order[result.folder])

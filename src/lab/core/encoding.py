@@ -28,7 +28,8 @@ from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.model_selection import KFold
 from sklearn.pipeline import FunctionTransformer, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from lab.data.schema import SchemaError
 
@@ -113,19 +114,42 @@ class UserEncoder(TransformerMixin, BaseEstimator):
             steps.append(StandardScaler())
         return make_pipeline(*steps)
 
-    def fit(self, X: pd.DataFrame, y: Sequence[float] | np.ndarray | None = None) -> UserEncoder:
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # gaps are imputed, with a missing indicator
+        tags.input_tags.string = True  # text columns are categories
+        tags.transformer_tags.preserves_dtype = []  # the features are always float64
+        return tags
+
+    def _table(self, X: pd.DataFrame | np.ndarray, reset: bool) -> pd.DataFrame:
+        """``X`` as a DataFrame with the checks of scikit-learn (column names and count as in ``fit``); an
+        array gets columns ``x0, x1, ...``; sparse, complex, infinite or empty input is refused."""
+        if not isinstance(X, pd.DataFrame):
+            array = check_array(X, dtype=None, ensure_all_finite="allow-nan")
+            validate_data(self, array, reset=reset, skip_check_array=True)
+            return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
+        try:
+            validate_data(self, X, reset=reset, skip_check_array=True)
+        except ValueError as err:  # other columns than in fit: a table problem
+            raise SchemaError(" ".join(str(err).split())) from err
+        numbers = X.select_dtypes("number")
+        infinite = [c for c in numbers.columns if np.isinf(numbers[c].to_numpy(dtype=np.float64)).any()]
+        if infinite:
+            raise SchemaError(f"column(s) {infinite} hold infinite values; use a finite number or leave the gap empty")
+        return X
+
+    def fit(self, X: pd.DataFrame | np.ndarray, y: Sequence[float] | np.ndarray | None = None) -> UserEncoder:
         """Learn the columns' kinds, levels, medians and scales from the training rows ``X``."""
-        self._fit(X, y, transform=False)
+        self._fit(self._table(X, reset=True), y, transform=False)
         return self
 
-    def fit_transform(self, X: pd.DataFrame, y: Sequence[float] | np.ndarray | None = None,
+    def fit_transform(self, X: pd.DataFrame | np.ndarray, y: Sequence[float] | np.ndarray | None = None,
                       **fit_params: object) -> pd.DataFrame:
         """``fit`` then the training rows' features; target codes of these rows are cross-fitted."""
-        return self._frame(self._fit(X, y, transform=True), X.index)
+        table = self._table(X, reset=True)
+        return self._frame(self._fit(table, y, transform=True), table.index)
 
     def _fit(self, X: pd.DataFrame, y: Sequence[float] | np.ndarray | None, transform: bool) -> np.ndarray | None:
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError("UserEncoder takes a DataFrame (one row per unit, named columns)")
         if self.categorical_encoding not in CATEGORICAL_ENCODINGS:
             raise ValueError(f"categorical_encoding must be one of {CATEGORICAL_ENCODINGS}, "
                              f"got {self.categorical_encoding!r}")
@@ -164,13 +188,11 @@ class UserEncoder(TransformerMixin, BaseEstimator):
                                            dtype=object)
         return values
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
         """The encoded features of ``X`` (same index), columns ``feature_names_out_``."""
         check_is_fitted(self, "transformer_")
-        missing = [c for c in (*self.numeric_, *self.ordinal_, *self.categorical_) if c not in X.columns]
-        if missing:
-            raise SchemaError(f"the table lacks column(s) {missing} the encoder was fitted with")
-        return self._frame(self.transformer_.transform(X), X.index)
+        table = self._table(X, reset=False)
+        return self._frame(self.transformer_.transform(table), table.index)
 
     def _frame(self, values: object, index: pd.Index) -> pd.DataFrame:
         return pd.DataFrame(np.asarray(values, dtype=np.float64), columns=list(self.feature_names_out_), index=index)
