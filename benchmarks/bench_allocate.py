@@ -28,8 +28,10 @@ def scale(n_users: int, repeats: int) -> None:
     for name, problem in problems.items():
         runs = [solve_dual(problem) for _ in range(repeats)]
         seconds = sorted(r.solve_seconds for r in runs)
-        print(f"  dual, {name}: median {np.median(seconds):.2f} s (min {seconds[0]:.2f}, max {seconds[-1]:.2f}) "
-              f"gap to LP bound {100 * runs[0].gap:.2g}%  lambda {runs[0].multipliers['budget']:.4f}")
+        met = np.median(seconds) < 5.0 and 100 * runs[0].gap < 0.1
+        print(f"BAR scale ({name}): {n_users:,} users, dual median {np.median(seconds):.2f} s (min {seconds[0]:.2f}, "
+              f"max {seconds[-1]:.2f}), gap to LP bound {100 * runs[0].gap:.2g}% (bars < 5 s, < 0.1%), lambda "
+              f"{runs[0].multipliers['budget']:.4f} -> {'MET' if met else 'NOT MET'}")
     for by in ("value", "ratio"):
         greedy = solve_greedy(problems["budget only"], by)
         bound = solve_dual(problems["budget only"]).upper_bound
@@ -49,10 +51,11 @@ def versus_milp(n_users: int, seeds: list[int]) -> None:
         }
         for name, problem in instances.items():
             dual, milp = solve_dual(problem), solve_milp(problem, time_limit=120)
-            print(f"  {name}: dual {dual.objective:,.1f} in {dual.solve_seconds:.2f} s | HiGHS {milp.objective:,.1f} "
-                  f"(bound {milp.upper_bound:,.1f}) in {milp.solve_seconds:.1f} s | dual below HiGHS by "
-                  f"{100 * (milp.objective - dual.objective) / milp.objective:+.4f}% | dual gap to LP "
-                  f"{100 * dual.gap:.2g}%")
+            below = 100 * (milp.objective - dual.objective) / milp.objective
+            print(f"BAR vs_highs ({name}): dual {dual.objective:,.1f} in {dual.solve_seconds:.2f} s, HiGHS "
+                  f"{milp.objective:,.1f} (bound {milp.upper_bound:,.1f}) in {milp.solve_seconds:.1f} s, dual below "
+                  f"HiGHS by {below:+.4f}% (bar < 0.1%), dual gap to LP {100 * dual.gap:.2g}% -> "
+                  f"{'MET' if below < 0.1 else 'NOT MET'}")
 
 
 def uplift_vs_response(n_seeds: int) -> None:
@@ -68,7 +71,10 @@ def uplift_vs_response(n_seeds: int) -> None:
         print(f"  seed {seed}: true incremental value  uplift {value['uplift_allocation']:,.0f}  response "
               f"{value['response_allocation']:,.0f}  oracle {value['oracle']:,.0f}  -> uplift/response "
               f"{value['uplift_allocation'] / value['response_allocation']:.2f}x")
-    print(f"  study runtime {result.runtime_seconds:.0f} s")
+    wins = int((truth["uplift_allocation"] > truth["response_allocation"]).sum())
+    print(f"BAR uplift_vs_response: true incremental value uplift {truth['uplift_allocation'].mean():,.0f} vs "
+          f"response {truth['response_allocation'].mean():,.0f} (mean over {len(truth)} seeds, uplift ahead on "
+          f"{wins}); study runtime {result.runtime_seconds:.0f} s -> {'MET' if wins == len(truth) else 'NOT MET'}")
 
 
 def main() -> None:

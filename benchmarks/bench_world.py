@@ -27,8 +27,9 @@ def main() -> None:
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     rows = {name: len(t) for name, t in world.observed.items()}
-    print(f"world {args.n_users:,} users x {args.n_days} days: generated in {seconds:.1f} s, "
-          f"peak RSS {peak:.2f} GB (imports alone {baseline:.2f} GB)")
+    met = seconds < 60 and peak < 4
+    print(f"BAR generate: world {args.n_users:,} users x {args.n_days} days generated in {seconds:.1f} s, peak RSS "
+          f"{peak:.2f} GB (imports alone {baseline:.2f} GB; bars < 60 s, < 4 GB) -> {'MET' if met else 'NOT MET'}")
     print("rows: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
     if args.write:
         with tempfile.TemporaryDirectory() as tmp:

@@ -256,13 +256,15 @@ def render_all(runs_dir: Path = RUNS_DIR, reports_dir: Path = REPORTS_DIR, only_
     if runs is not None:
         for folder in runs:
             render_run(folder, reports_dir)
-        by_study: dict[str, list[Path]] = {}
+        # One page per study of this invocation, named by its first run's time (a large grid's folders
+        # are created over several seconds, so their own stamps differ).
+        by_study: dict[tuple[str, str], list[Path]] = {}
         for folder in runs:
             summary = run_summary(folder)
             if summary["status"] == "ok":
-                by_study.setdefault(f"{summary['spec']}-{summary['study']}-{folder.name[:15]}", []).append(folder)
-        for name, folders in by_study.items():
-            render_sweep(name, folders, reports_dir)
+                by_study.setdefault((summary["spec"], summary["study"]), []).append(folder)
+        for (spec, study), folders in by_study.items():
+            render_sweep(f"{spec}-{study}-{min(f.name for f in folders)[:15]}", folders, reports_dir)
     else:
         for folder in _run_folders(runs_dir):
             if run_summary(folder)["status"] not in FINAL:
