@@ -1,5 +1,6 @@
 """The study contract, checked on every notebook: parameters match the study's Config, specs hold only
-overrides, and a tiny run writes results in the one vocabulary with a headline and its runtime."""
+overrides, and a tiny run writes results in the one vocabulary with a headline and its runtime, the
+same results (beyond timing rows) when run again in another process."""
 from __future__ import annotations
 
 import ast
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 from lab.paths import REPO_ROOT
-from lab.results import KEY_COLUMNS, RESULT_COLUMNS, SPLITS, check_results
+from lab.results import KEY_COLUMNS, RESULT_COLUMNS, SPLITS, check_results, compare_results
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 MAX_CODE_LINES = 90
@@ -75,7 +76,7 @@ def test_parameters_are_the_config_defaults(path):
     for name, value in parameters.items():
         expected = list(defaults[name]) if isinstance(defaults[name], tuple) else defaults[name]
         assert value == expected, f"{path.name}: parameter {name} = {value!r}, Config default {expected!r}"
-    for tool in ("run", "verdict"):
+    for tool in ("check", "run", "verdict"):
         assert callable(getattr(module, tool, None)), f"{module.__name__} needs {tool}()"
 
 
@@ -95,12 +96,19 @@ def test_specs_hold_only_overrides(spec, study):
         assert value != defaults.get(name), f"{spec}: {name}: {value!r} is the default; drop it"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_tiny_run_follows_the_results_vocabulary(path, tmp_path):
-    out = tmp_path / "out"
-    papermill.execute_notebook(str(path), str(tmp_path / "run.ipynb"), kernel_name="python3",
+def run_tiny(path: Path, folder: Path) -> Path:
+    """Execute the notebook at its tiny scale in a fresh kernel (its own process); return its output_dir."""
+    out = folder / "out"
+    folder.mkdir()
+    papermill.execute_notebook(str(path), str(folder / "run.ipynb"), kernel_name="python3",
                                parameters={"output_dir": str(out), **TINY[path.name]}, cwd=str(REPO_ROOT),
                                progress_bar=False)
+    return out
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_tiny_run_follows_the_results_vocabulary_and_repeats(path, tmp_path):
+    out = run_tiny(path, tmp_path / "first")
     results = pd.read_csv(out / "results.csv")
     check_results(results)
     assert set(RESULT_COLUMNS) <= set(results.columns) <= set(RESULT_COLUMNS) | set(KEY_COLUMNS)
@@ -110,3 +118,6 @@ def test_tiny_run_follows_the_results_vocabulary(path, tmp_path):
     assert metrics["headline"], f"{path.name}: empty headline"
     assert metrics["runtime_seconds"] > 0
     assert {p.suffix for p in out.iterdir()} >= {".png"}, f"{path.name}: no figure written"
+    again = pd.read_csv(run_tiny(path, tmp_path / "second") / "results.csv")
+    differences = compare_results(results, again)
+    assert differences.empty, f"{path.name}: a second process gave other results:\n{differences.head(10)}"

@@ -84,4 +84,4 @@ def test_bad_user_tables_fail_with_the_schema_message(tmp_path):
     pd.DataFrame({"user_id": [1, 2], "age": ["old", "young"]}).to_csv(data / "users.csv", index=False)
     with pytest.raises(papermill.PapermillExecutionError) as err:
         run_overview(tmp_path, data_dir=str(data))
-    assert err.value.ename == "SchemaError" and "column 'age' must be numeric" in err.value.evalue
+    assert err.value.ename == "ValueError" and "column 'age' must be numeric" in err.value.evalue

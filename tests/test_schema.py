@@ -23,7 +23,9 @@ def test_valid_tables_pass_and_binary_columns_become_int8():
 @pytest.mark.parametrize("table, frame, message", [
     ("users", pd.DataFrame({"id": [1]}), "missing required column(s) 'user_id'"),
     ("users", users().assign(age=["30", "x", "50", "25", "35"]), "column 'age' must be numeric"),
-    ("users", users().assign(income=[1.0, np.nan, 2.0, 1.0, 1.0]), "column 'income' has 1 missing value"),
+    ("funnel", pd.DataFrame({"user_id": [0, 1], "exposure": [1, 1], "click": [1, np.nan], "apply": [0, 0],
+                             "approve": [0, 0], "drawdown": [0, 0]}), "column 'click' has 1 missing value"),
+    ("users", users().assign(income=[1.0, np.inf, 2.0, 1.0, 1.0]), "column 'income' has 1 infinite value"),
     ("users", users().assign(user_id=[0, 1, 1, 2, 3]), "column 'user_id' must be unique"),
     ("users", users().assign(age=[30, -1, 50, 25, 35]), "column 'age' must be >= 0"),
     ("users", users().assign(user_id=[0.5, 1, 2, 3, 4]), "column 'user_id' must hold whole numbers"),
@@ -42,6 +44,19 @@ def test_bad_tables_get_one_clear_message(table, frame, message):
     assert message in str(err.value)
     assert table in str(err.value) or "unknown table" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_gaps_in_optional_user_features_pass_and_rows_come_sorted():
+    frame = users().assign(income=[1.0, np.nan, 2.0, 1.0, 1.0]).iloc[::-1]
+    out = validate("users", frame)
+    assert out["user_id"].tolist() == [0, 1, 2, 3, 4] and out["income"].isna().sum() == 1
+
+
+def test_every_problem_of_a_table_is_listed():
+    frame = users().assign(age=[30, -1, 50, 25, 35], user_id=[0, 1, 1, 2, 3])
+    with pytest.raises(SchemaError) as err:
+        validate("users", frame)
+    assert len(err.value.problems) == 2 and "'age' must be >= 0" in str(err.value)
 
 
 def test_unknown_ids_in_edges_are_named():

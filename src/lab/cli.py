@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab.data import SchemaError, load_world, schema_markdown, simulate_world
+from lab.data import SchemaError, gap_counts, load_world, schema_markdown, simulate_world
 from lab.paths import REPORTS_DIR, RUNS_DIR
 from lab.report import render_all
 from lab.results import comparable, compare_results
@@ -69,9 +69,14 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """Every problem of the folder, one line each (exit 2); else the tables found and the gaps to impute."""
     world = load_world(args.data_dir)
     sizes = ", ".join(f"{name} ({len(table)} rows)" for name, table in world.observed.items())
     print(f"ok: {sizes}")
+    gaps = gap_counts(world.observed["users"])
+    if gaps:
+        print("gaps in optional user features (imputed with the median, flagged by <column>_missing): "
+              + ", ".join(f"{column} {count}" for column, count in gaps.items()))
     return 0
 
 
@@ -163,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (SpecError, SchemaError, ValueError) as err:  # ValueError: a bad parameter, said in one line
-        print(f"error: {err}", file=sys.stderr)
+        for line in str(err).splitlines() or [type(err).__name__]:
+            print(f"error: {line}", file=sys.stderr)
         return 2
 
 

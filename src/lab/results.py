@@ -99,9 +99,10 @@ def compare_results(first: pd.DataFrame, second: pd.DataFrame, tolerance: float 
     a, b = comparable(first), comparable(second)
     keys = ["model", "metric", *[c for c in KEY_COLUMNS if c in a.columns or c in b.columns]]
     a, b = (frame.reindex(columns=[*keys, "value"]).astype({k: str for k in keys}) for frame in (a, b))
-    merged = a.merge(b, on=keys, how="outer", suffixes=("_first", "_second"))
+    merged = a.merge(b, on=keys, how="outer", suffixes=("_first", "_second"), indicator=True)
     merged["difference"] = merged["value_second"] - merged["value_first"]
-    differs = merged["difference"].isna() | (merged["difference"].abs() > tolerance)
+    one_missing = merged["value_first"].isna() != merged["value_second"].isna()  # NaN in both runs agrees
+    differs = (merged.pop("_merge") != "both") | one_missing | (merged["difference"].abs() > tolerance)
     return merged[differs].reset_index(drop=True)
 
 

@@ -5,8 +5,9 @@ optional ``grid``; every combination of seed x grid values is one run. Each run 
 ``experiments/runs/<time>-<name>-<hash>/`` that holds the executed notebook, the resolved parameters,
 whatever the notebook wrote into its ``output_dir`` (results.csv, metrics.json, figures), a log,
 an environment record and a status (``queued``, ``running``, then ``ok``, ``failed`` or
-``interrupted``). Bad specs, unknown parameters and values of the wrong type are refused before
-anything runs; a failing notebook is recorded as failed and the other runs go on.
+``interrupted``). Bad specs, unknown parameters, values of the wrong type and whatever a study's
+``check`` finds wrong with its parameters or the researcher's tables are refused before anything
+runs, every problem on its own line; a failing notebook is recorded as failed and the other runs go on.
 
 Runs execute one after the other in this process, or in parallel on Dask: a ``LocalCluster`` of
 processes with one thread each (``workers``), or an existing cluster (``scheduler``) whose workers
@@ -278,6 +279,29 @@ def load_spec(spec_path: str | Path, overrides: dict | None = None) -> list[RunP
     return plans
 
 
+def study_problems(plans: list[RunPlan]) -> list[str]:
+    """What each plan's study finds wrong with its parameters and the tables they name (its ``check``,
+    see ``lab.core.study``), one line each and prefixed by the run's name, before any run folder exists.
+    Plans that differ only by seed are checked once; a notebook outside the contract is not checked."""
+    from lab.core import study_module
+
+    problems: list[str] = []
+    checked = set()
+    for plan in plans:
+        module = study_module(plan.notebook)
+        key = (plan.name, json.dumps({k: v for k, v in plan.parameters.items() if k != "seed"}, sort_keys=True,
+                                     default=str))
+        if module is None or not hasattr(module, "check") or key in checked:
+            continue
+        checked.add(key)
+        try:
+            found = module.check(module.Config.from_parameters(plan.parameters))
+        except (TypeError, ValueError) as err:
+            found = str(err).splitlines()
+        problems += [line for line in (f"{plan.name}: {problem}" for problem in found) if line not in problems]
+    return problems
+
+
 def _short_hash(plan: RunPlan) -> str:
     payload = json.dumps({"notebook": plan.notebook.name, "parameters": plan.parameters}, sort_keys=True,
                          default=str)
@@ -523,6 +547,9 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
                         f"pass --max-runs {len(plans)} to run them all")
     if workers < 1:
         raise SpecError(f"--workers must be at least 1, got {workers}")
+    problems = study_problems(plans)
+    if problems:
+        raise SpecError("\n".join(problems))
     runs_dir = check_folder(Path(runs_dir), "--runs-dir")
     if threads is not None and threads < 1:
         raise SpecError(f"--threads must be at least 1, got {threads}")

@@ -22,7 +22,7 @@ from lab.allocate.solvers import (Allocation, Problem, evaluate, solve_dual, sol
                                   solve_random)
 from lab.allocate.values import (COST, offers_of, oracle_values, read_values, response_values, ticket_values,
                                  to_problem, true_incremental_value, uplift_values)
-from lab.core import StudyConfig, StudyResult, mean_std_table, stopwatch, world_for
+from lab.core import StudyConfig, StudyResult, mean_std_table, refuse, stopwatch, world_for, world_problems_of
 from lab.data import World
 
 SOLVERS = ("dual", "milp", "greedy_value", "greedy_ratio", "random")
@@ -31,6 +31,7 @@ MODEL_ORDER = ("dual", "milp", "greedy_value", "greedy_ratio", "response_allocat
 GAP_METRICS = ("objective", "gap_to_lp_pct", "gap_to_milp_pct", "solve_seconds")
 # The dual's allocation must come within this percentage of its LP bound and of HiGHS's optimum.
 GAP_BAR_PCT = 0.1
+MIN_USERS = 10  # smallest value table the study takes
 
 
 @dataclass
@@ -173,16 +174,36 @@ def _value_tables(config: Config, repetition: int) -> tuple[pd.DataFrame, dict[s
     return uplift, sources, world, fits
 
 
-def _check(config: Config) -> None:
+def check(config: Config) -> list[str]:
+    """Every problem with the parameters and, with ``data_path``, with the value table (at least
+    ``MIN_USERS`` users)."""
+    problems = []
     if config.n_seeds < 1:
-        raise ValueError(f"n_seeds must be at least 1, got {config.n_seeds}")
+        problems.append(f"n_seeds must be at least 1, got {config.n_seeds}")
     if not config.budget_grid or any(b <= 0 for b in config.budget_grid):
-        raise ValueError(f"budget_grid must hold positive budgets per user, got {list(config.budget_grid)}")
+        problems.append(f"budget_grid must hold positive budgets per user, got {list(config.budget_grid)}")
+    table = pd.DataFrame({"user_id": range(config.n_users)})  # the simulated world's users, before any value
+    if config.data_path:
+        try:
+            table = read_values(config.data_path)
+        except ValueError as err:  # SchemaError: one line per problem of the table
+            return problems + str(err).splitlines()
+        if len(table) < MIN_USERS:
+            problems.append(f"values: {len(table)} rows; the allocation study needs at least {MIN_USERS} users")
+    else:
+        problems += world_problems_of(n_users=config.n_users, assignment=config.assignment)
+    for rule in (lambda: campaign_budget(len(table), config.budget, config.budget_per_user),
+                 lambda: campaign_limits(table, config.limit_shares)):
+        try:
+            rule()
+        except ValueError as err:
+            problems.append(str(err))
+    return problems
 
 
 def run(config: Config) -> StudyResult:
     """Compare solvers and value sources over ``n_seeds`` repetitions and sweep the budget on the first."""
-    _check(config)
+    refuse(check(config))
     floor = config.roi_floor or None
     with stopwatch() as clock:
         rows: list[pd.DataFrame] = []

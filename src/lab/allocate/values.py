@@ -27,7 +27,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.pipeline import make_pipeline
 
 from lab.allocate.solvers import NOTHING, Allocation, Problem, make_problem
-from lab.core import IdentificationError, SchemaError, UserEncoder, limit_threads
+from lab.core import IdentificationError, SchemaError, UserEncoder, limit_threads, sort_by_ids
 from lab.data import OFFER_COST, OFFERS, World, read_table
 
 VALUE, COST = "value_", "cost_"
@@ -76,7 +76,7 @@ def validate_values(table: pd.DataFrame, offer_costs: dict[str, float] | None = 
 
 def read_values(path: str, offer_costs: dict[str, float] | None = None) -> pd.DataFrame:
     """Read and validate a value table from CSV or parquet."""
-    return validate_values(read_table(path), offer_costs)
+    return validate_values(sort_by_ids(read_table(path)), offer_costs)
 
 
 def to_problem(table: pd.DataFrame, budget: float, limits: Mapping[str, float] | None = None,

@@ -45,6 +45,36 @@ def is_identifier(column: str) -> bool:
     return name == "id" or name.endswith(("_id", "-id", " id"))
 
 
+def gap_note(frame: pd.DataFrame) -> str:
+    """The gaps the encoder imputes, in words (``"income 12, age 3"``; "" when there are none): counted
+    from the ``<column>_missing`` indicators of encoded features, else from the NaN of a raw table."""
+    counts = {str(c).removesuffix("_missing"): int(frame[c].sum()) for c in frame.columns
+              if str(c).endswith("_missing")}
+    if not counts:
+        nan = frame.isna().sum()
+        counts = {str(c): int(n) for c, n in nan[nan > 0].items()}
+    return ", ".join(f"{column} {count:,}" for column, count in counts.items() if count)
+
+
+GAPS_IMPUTED = "gaps imputed (median, flagged by <column>_missing)"
+
+
+def gap_sentence(frame: pd.DataFrame) -> str:
+    """``gap_note`` as a sentence for a report's data paragraph ("" when there are no gaps)."""
+    note = gap_note(frame)
+    return f" Missing values imputed with the median, flagged by a `<column>_missing` feature: {note}." if note else ""
+
+
+def sort_by_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by the table's id columns (then by every other column), so a study's splits and
+    fits do not depend on how the file happened to be sorted; a table without ids keeps its order."""
+    ids = [c for c in frame.columns if is_identifier(c)]
+    if not ids:
+        return frame
+    order = ids + [c for c in frame.columns if c not in ids]
+    return frame.sort_values(order, kind="stable").reset_index(drop=True)
+
+
 def _level_name(feature: str, level: object) -> str:
     return f"{feature}={level}"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.data import World, get_world
+from lab.data import World, WorldConfig, get_world
 
 WORLD_PRESETS: dict[str, dict[str, Any]] = {
     # WorldConfig's defaults: 30 days, a regime shift on day 20, sparse activity, randomised offers.
@@ -31,3 +31,12 @@ def world_for(data_dir: str = "", preset: str = "default", require: tuple[str, .
     """The researcher's validated tables in ``data_dir`` (``require`` naming the tables the study cannot
     do without), else the simulated world of ``preset`` with ``overrides``."""
     return get_world(data_dir, require=require, **world_params(preset, **overrides))
+
+
+def world_problems_of(preset: str = "default", **overrides: Any) -> list[str]:
+    """What is wrong with the simulated world a study would ask for (one line; empty when it can be made)."""
+    try:
+        WorldConfig(**world_params(preset, **overrides))
+    except (TypeError, ValueError) as err:
+        return [str(err)]
+    return []

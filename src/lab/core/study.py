@@ -1,5 +1,10 @@
-"""The study contract: every study's ``study.py`` has a ``Config``, ``run(config) -> StudyResult`` and
-``verdict(result) -> str``; notebooks and benchmarks call the same ``run``.
+"""The study contract: every study's ``study.py`` has a ``Config``, ``check(config) -> list[str]``,
+``run(config) -> StudyResult`` and ``verdict(result) -> str``; notebooks and benchmarks call the same
+``run``.
+
+``check`` lists every problem with the parameters and, when they name the researcher's tables, with
+those tables (one line each, nothing run): the runner calls it before it makes any run folder, and
+``run`` starts with ``refuse(check(config))`` so a notebook fails on the same lines.
 
 ``Config`` subclasses ``StudyConfig`` (a dataclass of the study's defaults); a notebook builds it from
 its parameters cell with ``Config.from_parameters(globals())``, a benchmark with keyword overrides.
@@ -8,10 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping
+import importlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+import nbformat
 
 import pandas as pd
 
@@ -68,3 +79,26 @@ def stopwatch() -> Iterator[dict[str, float]]:
         yield clock
     finally:
         clock["seconds"] = time.perf_counter() - started
+
+
+def refuse(problems: Sequence[str]) -> None:
+    """Raise the problems ``check`` found as one ``ValueError``, one line each; nothing if there are none."""
+    if problems:
+        raise ValueError("\n".join(problems))
+
+
+def study_module(notebook: str | Path) -> ModuleType | None:
+    """The ``lab.<study>.study`` module a notebook imports its ``Config`` and ``run`` from (None for a
+    notebook outside the contract)."""
+    try:
+        cells = nbformat.read(notebook, as_version=4).cells
+    except (OSError, ValueError):
+        return None
+    source = "\n".join(c.source for c in cells if c.cell_type == "code")
+    match = re.search(r"from lab\.(\w+)\.study import", source)
+    if match is None:
+        return None
+    try:
+        return importlib.import_module(f"lab.{match.group(1)}.study")
+    except ImportError:
+        return None

@@ -1,4 +1,8 @@
-"""Read a world from disk: a saved simulation or a researcher's own tables in the same schema."""
+"""Read a world from disk: a saved simulation or a researcher's own tables in the same schema.
+
+``world_problems`` lists every problem of a folder at once (what ``lab validate`` prints and what the
+runner checks before any run folder exists); ``load_world`` raises them as one ``SchemaError``.
+"""
 from __future__ import annotations
 
 import json
@@ -6,8 +10,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab.data.schema import SCHEMA, SchemaError, check_references, validate
+from lab.data.schema import SCHEMA, SchemaError, reference_problems, table_problems
 from lab.data.world import World, WorldConfig, simulate_world
+
+SUFFIXES = (".parquet", ".csv")
+
+
+def _delimiter_hint(frame: pd.DataFrame) -> str:
+    """A hint when a CSV read as one column was written with another delimiter (';', tab, '|')."""
+    if frame.shape[1] != 1:
+        return ""
+    header = str(frame.columns[0])
+    for delimiter, name in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+        if delimiter in header:
+            return (f"it reads as one column {header[:60]!r}: the file looks {name}-separated; "
+                    "save it comma-separated (and with '.' as the decimal point)")
+    return ""
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -15,41 +33,75 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise SchemaError(f"file not found: {path}")
+    if path.suffix not in SUFFIXES:
+        raise SchemaError(f"{path.name}: unsupported file type '{path.suffix}', use .csv or .parquet")
     try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except Exception as err:  # parser errors come in many types; report them as one schema error
-        raise SchemaError(f"{path.name}: cannot be read ({type(err).__name__}: {err})") from err
-    raise SchemaError(f"{path.name}: unsupported file type '{path.suffix}', use .csv or .parquet")
+        raise SchemaError(f"{path.name}: cannot be read ({type(err).__name__}: {str(err).splitlines()[0]})") from err
+    hint = _delimiter_hint(frame) if path.suffix == ".csv" else ""
+    if hint:
+        raise SchemaError(f"{path.name}: {hint}")
+    return frame
 
 
-def _find(root: Path, name: str) -> Path | None:
-    for suffix in (".parquet", ".csv"):
-        if (root / f"{name}{suffix}").exists():
-            return root / f"{name}{suffix}"
-    return None
+def table_files(root: Path) -> tuple[dict[str, Path], list[str]]:
+    """The schema tables present in ``root`` as ``{table: file}``, and the problems with the files: one
+    table given twice (``users.csv`` beside ``users.parquet``), or in a format the workbench cannot read."""
+    files, problems = {}, []
+    for name in SCHEMA:
+        found = [root / f"{name}{suffix}" for suffix in SUFFIXES if (root / f"{name}{suffix}").is_file()]
+        if len(found) > 1:
+            problems.append(f"{name}: both {' and '.join(p.name for p in found)} exist; keep one file per table")
+        elif found:
+            files[name] = found[0]
+        else:
+            other = sorted(p.name for p in root.glob(f"{name}.*") if p.is_file())
+            if other:
+                problems.append(f"{name}: {', '.join(other)} is not a supported file type; use .csv or .parquet")
+    return files, problems
+
+
+def _read_checked(root: Path, require: tuple[str, ...]) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    if not root.is_dir():
+        return {}, [f"data directory not found: {root}"]
+    files, problems = table_files(root)
+    observed = {}
+    for name, path in files.items():
+        try:
+            frame = read_table(path)
+        except SchemaError as err:
+            problems += err.problems
+            continue
+        if frame.empty and name not in require:
+            continue  # a header without rows is a table the study can do without: treated as absent
+        checked, found = table_problems(name, frame)
+        problems += found
+        if checked is not None:
+            observed[name] = checked
+    missing = [name for name in require if name not in files and not any(p.startswith(f"{name}: ") for p in problems)]
+    if missing:
+        problems.append(f"{root}: missing table(s) {', '.join(missing)} (expected <table>.csv or <table>.parquet)")
+    return observed, problems + reference_problems(observed)
+
+
+def world_problems(data_dir: str | Path, require: tuple[str, ...] = ("users",)) -> list[str]:
+    """Every problem of the tables in ``data_dir`` (one line each; empty when they can be used)."""
+    return _read_checked(Path(data_dir), require)[1]
 
 
 def load_world(data_dir: str | Path, require: tuple[str, ...] = ("users",)) -> World:
     """Load and validate every schema table found in ``data_dir`` (and ``data_dir/oracle`` if present).
 
-    ``require`` names the tables the caller cannot do without; a missing one is a ``SchemaError``.
-    Oracle tables are only present for saved simulations; a researcher's own data has none.
+    ``require`` names the tables the caller cannot do without (an empty one is a problem; any other
+    empty table counts as absent). Each table's rows come in a canonical
+    order (``lab.data.schema.ROW_ORDER``), so a result never depends on how a file was sorted. Oracle
+    tables are only present for saved simulations; a researcher's own data has none.
     """
     root = Path(data_dir)
-    if not root.is_dir():
-        raise SchemaError(f"data directory not found: {root}")
-    observed = {}
-    for name in SCHEMA:
-        path = _find(root, name)
-        if path is not None:
-            observed[name] = validate(name, read_table(path))
-    missing = [name for name in require if name not in observed]
-    if missing:
-        raise SchemaError(f"{root}: missing table(s) {', '.join(missing)} (expected <table>.csv or <table>.parquet)")
-    check_references(observed)
+    observed, problems = _read_checked(root, require)
+    if problems:
+        raise SchemaError(*problems)
     oracle, config = {}, None
     if (root / "oracle").is_dir():
         oracle = {p.stem: pd.read_parquet(p) for p in sorted((root / "oracle").glob("*.parquet"))}

@@ -1,9 +1,13 @@
 """The documented schema of the workbench's tables, and validation that fails with one clear message.
 
 A researcher who brings their own data writes the same tables the simulator writes (CSV or parquet,
-one file per table, named ``<table>.csv`` or ``<table>.parquet``). ``validate`` checks one table and
-``check_references`` checks ids across tables; both raise ``SchemaError`` whose message names the
-table, the column and the problem, so a notebook or ``lab validate`` can show it as one line.
+one file per table, named ``<table>.csv`` or ``<table>.parquet``). ``table_problems`` checks one table
+and ``reference_problems`` ids across tables, each returning one line per problem (naming the table,
+the column and the problem); ``validate`` and ``check_references`` raise them as one ``SchemaError``.
+
+Gaps: required columns must be complete; the optional user features may be absent or have gaps,
+which the encoder imputes (median, plus a ``<column>_missing`` indicator) and the reports count;
+infinite values are refused everywhere.
 """
 from __future__ import annotations
 
@@ -14,12 +18,20 @@ import pandas as pd
 
 
 class SchemaError(ValueError):
-    """A table does not follow the workbench schema; the message says which column and why."""
+    """A table does not follow the workbench schema: one line per problem, each naming the table, the
+    column and why (``problems`` holds the lines)."""
+
+    def __init__(self, *problems: str):
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a table: its kind (``id``, ``int``, ``float``, ``binary``, ``category``)."""
+    """One column of a table: its kind (``id``, ``int``, ``float``, ``binary``, ``category``).
+
+    ``nullable`` columns may have gaps (NaN): the optional user features, which the encoder imputes with
+    the median and flags with a ``<column>_missing`` indicator. Every other column must be complete."""
 
     name: str
     kind: str
@@ -29,21 +41,26 @@ class Column:
     minimum: float | None = None
 
 
+def _feature(name: str, kind: str, description: str, minimum: float | None = None) -> Column:
+    """An optional user feature: may be absent, and may have gaps."""
+    return Column(name, kind, description, required=False, nullable=True, minimum=minimum)
+
+
 SCHEMA: dict[str, tuple[Column, ...]] = {
     "users": (
         Column("user_id", "id", "unique user id (integer)"),
-        Column("age", "int", "age in years", required=False, minimum=0),
-        Column("income", "float", "monthly income", required=False, minimum=0),
-        Column("credit_score", "int", "bureau score, 300-850", required=False, minimum=0),
-        Column("tenure_months", "int", "months since the user joined", required=False, minimum=0),
-        Column("app_sessions_30d", "int", "app sessions in the last 30 days", required=False, minimum=0),
-        Column("savings_balance", "float", "savings held with us", required=False, minimum=0),
-        Column("debt_to_income", "float", "debt service / income", required=False, minimum=0),
-        Column("digital_affinity", "float", "0-1, share of contact through digital channels", required=False),
-        Column("risk_appetite", "float", "0-1, psychographic survey score", required=False),
-        Column("price_sensitivity", "float", "0-1, psychographic survey score", required=False),
-        Column("region", "int", "region code", required=False),
-        Column("preferred_channel", "category", "app_push / sms / email / partner / referral", required=False),
+        _feature("age", "int", "age in years", minimum=0),
+        _feature("income", "float", "monthly income", minimum=0),
+        _feature("credit_score", "int", "bureau score, 300-850", minimum=0),
+        _feature("tenure_months", "int", "months since the user joined", minimum=0),
+        _feature("app_sessions_30d", "int", "app sessions in the last 30 days", minimum=0),
+        _feature("savings_balance", "float", "savings held with us", minimum=0),
+        _feature("debt_to_income", "float", "debt service / income", minimum=0),
+        _feature("digital_affinity", "float", "0-1, share of contact through digital channels"),
+        _feature("risk_appetite", "float", "0-1, psychographic survey score"),
+        _feature("price_sensitivity", "float", "0-1, psychographic survey score"),
+        _feature("region", "int", "region code"),
+        _feature("preferred_channel", "category", "app_push / sms / email / partner / referral"),
     ),
     "products": (
         Column("product_id", "id", "unique product id"),
@@ -106,52 +123,67 @@ def _examples(values) -> str:
     return ", ".join(shown)
 
 
-def _check_column(table: str, column: Column, series: pd.Series) -> None:
+def _column_problem(table: str, column: Column, series: pd.Series) -> str:
+    """The first thing wrong with one column ("" if nothing): gaps, type, whole numbers, 0/1, infinities,
+    the minimum, unique ids."""
     where = f"{table}: column '{column.name}'"
     if not column.nullable and series.isna().any():
         rows = np.flatnonzero(series.isna().to_numpy())
-        raise SchemaError(f"{where} has {len(rows)} missing value(s) (NaN), first at row(s) {_examples(rows)}; "
-                          "missing values are not allowed here")
+        return (f"{where} has {len(rows)} missing value(s) (NaN), first at row(s) {_examples(rows)}; "
+                "missing values are not allowed here")
     values = series.dropna()
     if column.kind in ("id", "int", "float", "binary"):
         if not (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)) \
                 and not (column.kind == "binary" and pd.api.types.is_bool_dtype(values)):
             bad = values[pd.to_numeric(values, errors="coerce").isna()]
-            raise SchemaError(f"{where} must be numeric ({column.kind}) but has type {series.dtype}"
-                              + (f", e.g. values {_examples(bad.unique())}" if len(bad) else ""))
+            return (f"{where} must be numeric ({column.kind}) but has type {series.dtype}"
+                    + (f", e.g. values {_examples(bad.unique())}" if len(bad) else ""))
+        infinite = int(np.isinf(values.astype(float)).sum())
+        if infinite:
+            return f"{where} has {infinite} infinite value(s); use a finite number or leave the cell empty"
         if column.kind in ("id", "int") and not pd.api.types.is_integer_dtype(values):
             frac = values[values.astype(float) % 1 != 0]
             if len(frac):
-                raise SchemaError(f"{where} must hold whole numbers ({column.kind}), found {_examples(frac.unique())}")
+                return f"{where} must hold whole numbers ({column.kind}), found {_examples(frac.unique())}"
     if column.kind == "binary":
         bad = values[~values.astype(float).isin([0.0, 1.0])]
         if len(bad):
-            raise SchemaError(f"{where} must be binary (0/1) but holds {_examples(sorted(bad.unique()))}")
+            return f"{where} must be binary (0/1) but holds {_examples(sorted(bad.unique()))}"
     if column.minimum is not None and len(values):
         low = values[values.astype(float) < column.minimum]
         if len(low):
-            raise SchemaError(f"{where} must be >= {column.minimum} but has {len(low)} value(s) below, "
-                              f"e.g. {_examples(low.unique())}")
+            return (f"{where} must be >= {column.minimum} but has {len(low)} value(s) below, "
+                    f"e.g. {_examples(low.unique())}")
     if column.kind == "id" and table in ("users", "products") and values.duplicated().any():
         dup = values[values.duplicated()].unique()
-        raise SchemaError(f"{where} must be unique but repeats {len(dup)} id(s), e.g. {_examples(dup)}")
+        return f"{where} must be unique but repeats {len(dup)} id(s), e.g. {_examples(dup)}"
+    return ""
 
 
-def validate(table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Check ``frame`` against the schema of ``table``; return it with binary columns as int8."""
+# The columns that order each table's rows: a study sees the same rows in the same order whatever the
+# order of the file, so its result cannot depend on how the table was sorted when it was saved.
+ROW_ORDER = {"users": ("user_id",), "products": ("product_id",), "interactions": ("day", "user_id", "product_id"),
+             "edges": ("day", "src", "dst"), "funnel": ("user_id",), "treatments": ("user_id",),
+             "seeds": ("user_id",)}
+
+
+def table_problems(table: str, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, list[str]]:
+    """Check ``frame`` against the schema of ``table``: ``(table, [])`` with binary columns as int8 and
+    the rows in their canonical order (``ROW_ORDER``, then every other column), else ``(None, problems)``
+    with one line per problem."""
     if table not in SCHEMA:
-        raise SchemaError(f"unknown table '{table}'; known tables: {', '.join(SCHEMA)}")
+        return None, [f"unknown table '{table}'; known tables: {', '.join(SCHEMA)}"]
     if not isinstance(frame, pd.DataFrame):
-        raise SchemaError(f"{table}: expected a table (DataFrame), got {type(frame).__name__}")
+        return None, [f"{table}: expected a table (DataFrame), got {type(frame).__name__}"]
     if frame.empty:
-        raise SchemaError(f"{table}: the table has no rows")
+        return None, [f"{table}: the table has no rows"]
     missing = [c.name for c in SCHEMA[table] if c.required and c.name not in frame.columns]
-    if missing:
-        raise SchemaError(f"{table}: missing required column(s) {', '.join(repr(m) for m in missing)}; "
-                          f"found {', '.join(map(repr, frame.columns))}")
-    for column in SCHEMA[table]:
-        if column.name in frame.columns:
-            _check_column(table, column, frame[column.name])
+    problems = [f"{table}: missing required column(s) {', '.join(repr(m) for m in missing)}; "
+                f"found {', '.join(map(repr, frame.columns))}"] if missing else []
+    problems += [problem for column in SCHEMA[table] if column.name in frame.columns
+                 if (problem := _column_problem(table, column, frame[column.name]))]
+    if problems:
+        return None, problems
     out = frame.copy()
     for column in SCHEMA[table]:
         if column.kind == "binary" and column.name in out.columns:
@@ -160,25 +192,55 @@ def validate(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         for earlier, later in zip(FUNNEL_ORDER, FUNNEL_ORDER[1:]):
             bad = np.flatnonzero((out[later] > out[earlier]).to_numpy())
             if len(bad):
-                raise SchemaError(f"funnel: column '{later}' is 1 where '{earlier}' is 0 in {len(bad)} row(s), "
-                                  f"first at row(s) {_examples(bad)}; stages must be passed in order")
-    if table == "treatments":
-        none = out["offer"].astype(str) == "none"
-        if ((out["treated"] == 1) == none).any():
-            raise SchemaError("treatments: column 'treated' must be 1 exactly where 'offer' is not 'none'")
-    return out
+                problems.append(f"funnel: column '{later}' is 1 where '{earlier}' is 0 in {len(bad)} row(s), "
+                                f"first at row(s) {_examples(bad)}; stages must be passed in order")
+    if table == "treatments" and ((out["treated"] == 1) == (out["offer"].astype(str) == "none")).any():
+        problems.append("treatments: column 'treated' must be 1 exactly where 'offer' is not 'none'")
+    if problems:
+        return None, problems
+    return in_row_order(table, out), []
 
 
-def check_references(tables: dict[str, pd.DataFrame]) -> None:
-    """Every id that points into another table must exist there (e.g. edge endpoints in users)."""
+def in_row_order(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` sorted by the ``ROW_ORDER`` columns of ``table``, then by every other column."""
+    order = list(ROW_ORDER[table]) + [c for c in frame.columns if c not in ROW_ORDER[table]]
+    return frame.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def validate(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` checked against the schema of ``table`` (see ``table_problems``); ``SchemaError``
+    listing every problem otherwise."""
+    checked, problems = table_problems(table, frame)
+    if checked is None:
+        raise SchemaError(*problems)
+    return checked
+
+
+def reference_problems(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Ids that point into another table but are not there (e.g. edge endpoints missing from users)."""
+    problems = []
     for (table, column), (target, target_column) in REFERENCES.items():
         if table in tables and target in tables:
             known = tables[target][target_column].to_numpy()
             values = tables[table][column].to_numpy()
             unknown = ~np.isin(values, known)
             if unknown.any():
-                raise SchemaError(f"{table}: column '{column}' has {int(unknown.sum())} id(s) not found in "
-                                  f"{target}.{target_column}, e.g. {_examples(np.unique(values[unknown]))}")
+                problems.append(f"{table}: column '{column}' has {int(unknown.sum())} id(s) not found in "
+                                f"{target}.{target_column}, e.g. {_examples(np.unique(values[unknown]))}")
+    return problems
+
+
+def check_references(tables: dict[str, pd.DataFrame]) -> None:
+    """Every id that points into another table must exist there; ``SchemaError`` listing those that do not."""
+    problems = reference_problems(tables)
+    if problems:
+        raise SchemaError(*problems)
+
+
+def gap_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Missing values per column that has any (what the encoder imputes and the reports count)."""
+    counts = frame.isna().sum()
+    return {str(column): int(count) for column, count in counts[counts > 0].items()}
 
 
 def schema_markdown() -> str:

@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from lab.data.schema import in_row_order
+
 SEGMENTS = ("young_digital", "prime_borrower", "affluent_saver", "thin_file", "credit_seeker")
 STAGES = ("exposure", "click", "apply", "approve", "drawdown")
 OFFERS = ("none", "coupon", "rate_discount", "sms")
@@ -409,6 +411,7 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
 
     observed = {"users": users, "products": PRODUCTS.copy(), "interactions": interactions,
                 "edges": edges, "funnel": funnel, "treatments": treatments, "seeds": seeds}
+    observed = {name: in_row_order(name, frame) for name, frame in observed.items()}  # as a reload orders them
     oracle = {"users": oracle_users, "funnel_probs": funnel_probs, "effects": effects,
               "targets": targets, "regimes": regimes}
     return World(config=cfg, observed=observed, oracle=oracle)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab.core import SchemaError, UserEncoder, is_identifier, world_for
+from lab.core import SchemaError, UserEncoder, is_identifier, sort_by_ids, world_for
 from lab.data import World, read_table
 
 # Who applies in the generator: exposure (digital_affinity, app_sessions_30d), click (motivation,
@@ -54,7 +54,7 @@ def user_table(data_path: str, target_col: str,
     """
     if isinstance(feature_cols, str):
         raise ValueError(f"feature_cols must be a list of column names, got the string {feature_cols!r}")
-    frame = read_table(data_path)
+    frame = sort_by_ids(read_table(data_path))
     name = Path(data_path).name
     if not target_col:
         raise SchemaError(f"{name}: target_col is not set; name the 0/1 column to explain")
@@ -76,8 +76,6 @@ def user_table(data_path: str, target_col: str,
     if not set(levels) <= {0, 1}:  # True and False are 1 and 0
         positive = target.value_counts().idxmin()
     y = (target == positive).astype(int).rename(f"{target_col}={positive}")
-    if y.sum() < 20 or (1 - y).sum() < 20:
-        raise SchemaError(f"{name}: target column '{target_col}' needs at least 20 rows of each class")
     return encode_table(frame[features]), y
 
 

@@ -8,6 +8,7 @@ the result alone, so the notebook and ``benchmarks/bench_lice.py`` only show it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -15,7 +16,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from lab.core import StudyConfig, StudyResult, limit_threads, mean_std_table, member_seeds, stopwatch
+from lab.core import (StudyConfig, StudyResult, gap_sentence, limit_threads, mean_std_table, member_seeds, refuse,
+                      stopwatch)
 from lab.explain.data import load_labelled_table
 from lab.explain.lice import LICE, lice_results
 from lab.explain.mlp import TorchMLPClassifier
@@ -28,6 +30,7 @@ TEST_FRACTION = 0.3
 N_ARI_SEEDS = 3        # LICE refits on the first repetition's model for cluster stability
 FIDELITY_BAR = 0.95
 ARI_BAR = 0.8
+MIN_ROWS, MIN_CLASS_ROWS = 100, 20  # smallest table the study takes, and of each class of the target
 
 
 @dataclass
@@ -49,12 +52,36 @@ class Config(StudyConfig):
     n_threads: int = 1                      # small MLPs train faster on one thread than on contended cores
 
 
+def check(config: Config) -> list[str]:
+    """Every problem with the parameters and, with ``data_path`` or ``data_dir``, with the table: at
+    least ``MIN_ROWS`` rows and ``MIN_CLASS_ROWS`` of each class (the stratified split and LICE's
+    clusters need both)."""
+    problems = []
+    if config.n_seeds < 1:
+        problems.append(f"n_seeds must be at least 1, got {config.n_seeds}")
+    if not 0 < config.target_share < 1:
+        problems.append(f"target_share must lie in (0, 1), got {config.target_share}")
+    if not (config.data_path or config.data_dir):
+        if config.n_users < MIN_ROWS:
+            problems.append(f"n_users must be at least {MIN_ROWS}, got {config.n_users}")
+        return problems
+    try:
+        _, y, _ = load_labelled_table(config.data_dir, config.data_path, config.target_col, config.feature_cols,
+                                      target=config.target)
+    except ValueError as err:  # SchemaError: the table; ValueError: target or feature_cols
+        return problems + str(err).splitlines()
+    where = Path(config.data_path).name if config.data_path else "users"
+    if len(y) < MIN_ROWS:
+        problems.append(f"{where}: {len(y)} rows; the explanation study needs at least {MIN_ROWS}")
+    if min(y.sum(), len(y) - y.sum()) < MIN_CLASS_ROWS:
+        problems.append(f"{where}: target '{y.name}' has {int(y.sum())} positive and {int(len(y) - y.sum())} "
+                        f"negative rows; each class needs at least {MIN_CLASS_ROWS}")
+    return problems
+
+
 def run(config: Config) -> StudyResult:
     """Train, explain and score every repetition, then run the toolkit on the first repetition's model."""
-    if config.n_seeds < 1:
-        raise ValueError(f"n_seeds must be at least 1, got {config.n_seeds}")
-    if not 0 < config.target_share < 1:
-        raise ValueError(f"target_share must lie in (0, 1), got {config.target_share}")
+    refuse(check(config))
     with stopwatch() as clock, limit_threads(config.n_threads):
         X, y, drivers = load_labelled_table(config.data_dir, config.data_path, config.target_col, config.feature_cols,
                                             n_users=config.n_users, seed=config.seed, target=config.target)
@@ -133,7 +160,7 @@ def data_summary(result: StudyResult) -> str:
     return (f"**Data.** {source}: {len(X):,} rows, {X.shape[1]} features, target `{y.name}` positive for "
             f"{y.mean():.1%}. The model is an MLP with hidden layers {tuple(config.hidden)}; its decision is "
             f"*picked* = score in the top {config.target_share:.0%}."
-            + (f" True drivers (from the generator): {', '.join(drivers)}." if drivers else ""))
+            + (f" True drivers (from the generator): {', '.join(drivers)}." if drivers else "") + gap_sentence(X))
 
 
 def layer_table(result: StudyResult) -> pd.DataFrame:

@@ -39,6 +39,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "plus_gru_memory": {"memory": True},  # a learned GRU state on top of the decayed one
     "static_graph": {},  # fitted and scored on the one graph known at train_end
 }
+MIN_USERS, MIN_KNOWN_SEEDS = 50, 3  # smallest table the study takes, fewest seeds to learn from
 STATIC_BASELINES = ("rule", "centroid_cosine", "max_similarity", "user_cf", "logistic_regression",
                     "gradient_boosting", "bagging_pu", "deepwalk", "graphsage_static")
 
@@ -101,6 +102,40 @@ def seeds_before(seeds: pd.DataFrame, day: int) -> np.ndarray:
     return seeds.loc[seeds["day"] < day, "user_id"].to_numpy()
 
 
+def data_problems(world: World, train_end: int, featured_product: int = 0) -> list[str]:
+    """Every reason ``world`` cannot feed the study (one line each): users and seeds, a graph (edges and/or
+    interactions by day), ``train_end`` inside the observed days, at least ``MIN_USERS`` users,
+    ``MIN_KNOWN_SEEDS`` seeds tagged before ``train_end`` and, without an oracle, seeds tagged from
+    ``train_end`` on to score against."""
+    observed = world.observed
+    problems = [f"{table}: table is missing; the lookalike study needs users, seeds and edges and/or "
+                "interactions with a day column" for table in ("users", "seeds") if table not in observed]
+    graph = [observed[t] for t in ("interactions", "edges") if t in observed]
+    if not graph:
+        problems.append("edges: table is missing (and no interactions); the lookalike study needs a graph")
+    if problems:
+        return problems
+    users, seeds = observed["users"], observed["seeds"]
+    if len(users) < MIN_USERS:
+        problems.append(f"users: {len(users)} rows; the lookalike study needs at least {MIN_USERS} users")
+    products = (observed["products"]["product_id"] if "products" in observed
+                else observed["interactions"]["product_id"] if "interactions" in observed else pd.Series([0]))
+    if featured_product not in set(products):
+        problems.append(f"featured_product={featured_product} is not a product id of the data "
+                        f"({sorted(set(products))[:10]})")
+    n_days = int(max(frame["day"].max() for frame in graph)) + 1
+    if not 1 <= train_end < n_days:
+        problems.append(f"train_end={train_end} must lie inside the observed days 1..{n_days - 1}")
+    known = len(seeds_before(seeds, train_end))
+    if known < MIN_KNOWN_SEEDS:
+        problems.append(f"seeds: {known} seed(s) tagged before train_end={train_end}; the models need at least "
+                        f"{MIN_KNOWN_SEEDS} to learn from")
+    if "targets" not in world.oracle and ("day" not in seeds or not (seeds["day"] >= train_end).any()):
+        problems.append("seeds: no seed is tagged on or after train_end, so there is nothing to evaluate "
+                        "against; lower train_end or add later seeds (with a day column)")
+    return problems
+
+
 def _truth(world: World, series: GraphSeries, days: np.ndarray, train_end: int,
            known: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``is_target`` [D, N] and the oracle's ``p_target`` [D, N] (None without an oracle)."""
@@ -114,9 +149,6 @@ def _truth(world: World, series: GraphSeries, days: np.ndarray, train_end: int,
     seeds = world.observed["seeds"]
     tagged_later = seeds.loc[seeds["day"] >= train_end, "user_id"].to_numpy() if "day" in seeds else np.array([])
     later = np.isin(series.user_ids, tagged_later) & ~known
-    if not later.any():
-        raise SchemaError("seeds: no seed is tagged on or after train_end, so there is nothing to evaluate "
-                          "against; lower train_end or add later seeds")
     return np.tile(later, (len(days), 1)), None
 
 
@@ -164,26 +196,16 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
     GNNs train on the ``train_days`` daily snapshots up to ``train_end``. With an oracle and ``reference``,
     ``supervised_reference`` (see :func:`supervised_reference`) is scored on each day's snapshot features.
     """
-    observed = world.observed
-    for table in ("users", "seeds"):
-        if table not in observed:
-            raise SchemaError(f"{table}: table is missing; the lookalike study needs users, seeds and edges "
-                              "and/or interactions with a day column")
-    if "edges" not in observed and "interactions" not in observed:
-        raise SchemaError("edges: table is missing (and no interactions); the lookalike study needs a graph")
+    problems = data_problems(world, train_end, featured_product)
+    if problems:
+        raise SchemaError(*problems)
     unknown = [a for a in ablations if a not in ABLATIONS]
     if unknown:
         raise ValueError(f"unknown ablation(s) {unknown}; choose from {list(ABLATIONS)}")
+    observed = world.observed
     product_ids = observed["products"]["product_id"] if "products" in observed else None
     series = GraphSeries(observed["users"], observed.get("interactions"), observed.get("edges"), product_ids)
-    if featured_product not in series.product_ids:
-        raise SchemaError(f"featured_product={featured_product} is not a product id of the data "
-                          f"({list(series.product_ids)[:10]})")
-    if not 1 <= train_end < series.n_days:
-        raise ValueError(f"train_end={train_end} must lie inside the observed days 1..{series.n_days - 1}")
     known = np.isin(series.user_ids, seeds_before(observed["seeds"], train_end))
-    if not known.any():
-        raise SchemaError(f"seeds: no seed is tagged before train_end={train_end}; nothing to learn from")
     y = known.astype(int)
     days = np.arange(train_end, series.n_days)
     shift_day = int(world.shift_days[0]) if world.shift_days else None

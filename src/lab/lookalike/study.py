@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 
 from lab.core import (SchemaError, StudyConfig, StudyResult, limit_threads, mean_std, mean_std_table, paired_gap,
-                      paired_interval, stopwatch, world_for)
-from lab.data import World
+                      paired_interval, refuse, stopwatch, world_for)
+from lab.core import GAPS_IMPUTED, gap_note
+from lab.data import World, world_problems
 from lab.lookalike.audiences import discover, expand, identify, segment_profile
-from lab.lookalike.evaluate import ABLATIONS, STATIC_BASELINES, LookalikeRun, rolling_evaluation
+from lab.lookalike.evaluate import (ABLATIONS, MIN_USERS, STATIC_BASELINES, LookalikeRun, data_problems,
+                                    rolling_evaluation)
 
 SHOWN_METRICS = ("auc", "pr_auc", "recall_at_1x", "recall_at_5x", "precision_at_1x", "lift_at_1pct", "lift_at_5pct",
                  "stability_at_5x")
@@ -55,14 +57,30 @@ def _world(config: Config, seed: int) -> World:
                      edges_per_user_day=config.edges_per_user_day)
 
 
+def check(config: Config) -> list[str]:
+    """Every problem with the parameters and, with ``data_dir``, with the tables (``data_problems``)."""
+    problems = []
+    unknown = [a for a in config.ablations if a not in ABLATIONS]
+    if unknown:
+        problems.append(f"ablations: unknown {unknown}; choose from {list(ABLATIONS)}")
+    if config.n_seeds < 1:
+        problems.append(f"n_seeds must be at least 1 (repetitions), got {config.n_seeds}")
+    if not config.data_dir:
+        if config.n_users < MIN_USERS:
+            problems.append(f"n_users must be at least {MIN_USERS}, got {config.n_users}")
+        if not 1 <= config.train_end < config.n_days:
+            problems.append(f"train_end={config.train_end} must lie inside the days 1..{config.n_days - 1}")
+        return problems
+    found = world_problems(config.data_dir, require=("users", "seeds"))
+    if found:
+        return problems + found
+    return problems + data_problems(_world(config, config.seed), config.train_end, config.featured_product)
+
+
 def run(config: Config) -> StudyResult:
     """Every model, every day from ``train_end``, for each repetition; plus the audience modes on the
     first repetition's last day."""
-    unknown = [a for a in config.ablations if a not in ABLATIONS]
-    if unknown:
-        raise ValueError(f"ablations: unknown {unknown}; choose from {list(ABLATIONS)}")
-    if config.n_seeds < 1:
-        raise ValueError(f"n_seeds must be at least 1 (repetitions), got {config.n_seeds}")
+    refuse(check(config))
     with stopwatch() as clock, limit_threads(config.n_threads):
         first_world = _world(config, config.seed)
         runs = []
@@ -136,6 +154,7 @@ def data_summary(result: StudyResult) -> pd.DataFrame:
         "user-user edges": len(observed.get("edges", [])),
         "seeds known at train_end": result.metrics["seeds_known_at_train_end"],
         "regime shift on day": shift_day if shift_day is not None else "n/a (own data)",
+        f"user features: {GAPS_IMPUTED}": gap_note(observed["users"]) or "none",
     }, name="value").to_frame()
 
 

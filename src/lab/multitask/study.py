@@ -15,8 +15,9 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 
-from lab.core import StudyConfig, StudyResult, mean_std_table, paired_gap, stopwatch, world_for
-from lab.data import STAGES, World
+from lab.core import (StudyConfig, StudyResult, gap_sentence, mean_std_table, paired_gap, refuse, stopwatch,
+                      world_for)
+from lab.data import STAGES, World, load_world, world_problems
 from lab.multitask.baselines import CascadeSelector, MultiStageSelector
 from lab.multitask.evaluate import evaluate_model, oracle_probabilities, top_k
 from lab.multitask.features import FunnelData, build_funnel_data, train_test_rows
@@ -28,6 +29,8 @@ BASELINES = ("multi_stage", "cascade")
 # The models of the comparison proper; ``include_ablations`` adds the MLP baselines and the graph
 # model's one-network, fixed-weight and GradNorm variants.
 CONTRACT_MODELS = ("multi_stage", "cascade", "shared_bottom", "mmoe", "ple", "funnel_aware", GRAPH_MODEL)
+# Smallest own tables the study takes: users overall, and users who reach each funnel stage.
+MIN_USERS, MIN_STAGE_USERS = 200, 10
 TABLE_METRICS = (*(f"auc_{s}" for s in STAGES), "logloss_drawdown", "ece_drawdown", "funnel_violations",
                  "drawdowns_captured_at_k", "realised_drawdowns_at_k", "fit_seconds")
 
@@ -138,16 +141,35 @@ def study_models(seed: int, max_epochs: int = 300, n_ensemble: int = 3,
     return models if include_ablations else {name: m for name, m in models.items() if name in CONTRACT_MODELS}
 
 
-def _check(config: Config) -> None:
+def check(config: Config) -> list[str]:
+    """Every problem with the parameters and, with ``data_dir``, with the tables (see ``MIN_USERS``)."""
+    problems = []
     if config.n_seeds < 1:
-        raise ValueError(f"n_seeds must be at least 1, got {config.n_seeds}")
+        problems.append(f"n_seeds must be at least 1, got {config.n_seeds}")
     for name in ("test_size", "k_share"):
         if not 0 < getattr(config, name) < 1:
-            raise ValueError(f"{name} must lie in (0, 1), got {getattr(config, name)}")
+            problems.append(f"{name} must lie in (0, 1), got {getattr(config, name)}")
     if not config.data_dir and not 0 < config.shift_day < config.n_days:
-        raise ValueError(f"shift_day must lie in 1 .. n_days - 1 = {config.n_days - 1}, got {config.shift_day}")
+        problems.append(f"shift_day must lie in 1 .. n_days - 1 = {config.n_days - 1}, got {config.shift_day}")
     if config.n_ensemble < 1:
-        raise ValueError(f"n_ensemble must be at least 1, got {config.n_ensemble}")
+        problems.append(f"n_ensemble must be at least 1, got {config.n_ensemble}")
+    if not config.data_dir:
+        if config.n_users < MIN_USERS:
+            problems.append(f"n_users must be at least {MIN_USERS}, got {config.n_users}")
+        return problems
+    found = world_problems(config.data_dir, require=("users", "funnel"))
+    if found:
+        return problems + found
+    observed = load_world(config.data_dir, require=("users", "funnel")).observed
+    if len(observed["users"]) < MIN_USERS:
+        problems.append(f"users: {len(observed['users'])} rows; the multi-task study needs at least {MIN_USERS} "
+                        "users (a test share to score and an audience of k_share of it)")
+    reached = observed["funnel"][list(STAGES)].sum()
+    thin = [f"'{stage}' {int(reached[stage])}" for stage in STAGES if reached[stage] < MIN_STAGE_USERS]
+    if thin:
+        problems.append(f"funnel: too few users reach {', '.join(thin)}; every stage needs at least "
+                        f"{MIN_STAGE_USERS} users (each is a task the models learn and are scored on)")
+    return problems
 
 
 def _seed_worlds(config: Config) -> list[tuple[int, World, FunnelData]]:
@@ -227,7 +249,7 @@ def bar_gap(results: pd.DataFrame, metric: str) -> Gap:
 
 def run(config: Config) -> StudyResult:
     """Every model on every seed, the segments of the graph model on the first seed, and the headline."""
-    _check(config)
+    refuse(check(config))
     with stopwatch() as clock:
         results, fits = compare(config)
         tiers, stp = segments(fits[0])
@@ -270,7 +292,7 @@ def data_summary(result: StudyResult) -> str:
             f"and each user's last {data.sequence_items.shape[1]} interactions. Funnel rates: "
             + ", ".join(f"{s} {r:.1%}" for s, r in rates.items())
             + f". {seeds} {1 - config.test_size:.0%}/{config.test_size:.0%} user split; the audience size K is "
-            f"{config.k_share:.0%} of the test users.")
+            f"{config.k_share:.0%} of the test users." + gap_sentence(fit.world.observed["users"]))
 
 
 def comparison_table(result: StudyResult) -> pd.DataFrame:

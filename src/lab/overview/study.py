@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lab.core import StudyConfig, StudyResult, stopwatch, world_for
-from lab.data import STAGES, World
+from lab.core import GAPS_IMPUTED, StudyConfig, StudyResult, gap_note, refuse, stopwatch, world_for, world_problems_of
+from lab.data import STAGES, World, world_problems
 from lab.data.summary import (degree_by_day, drift_by_day, funnel_rates, standardised_mean_differences,
                               treatment_effects)
 
@@ -68,8 +68,17 @@ def _treatments(world: World) -> tuple[list[dict], pd.DataFrame, pd.DataFrame]:
     return rows, smd, effects
 
 
+def check(config: Config) -> list[str]:
+    """Every problem with the parameters and, with ``data_dir``, with the tables (only users are needed)."""
+    if config.data_dir:
+        return world_problems(config.data_dir)
+    return world_problems_of(n_users=config.n_users, n_days=config.n_days, seed=config.seed,
+                             shift_days=(config.shift_day,), assignment=config.assignment)
+
+
 def run(config: Config) -> StudyResult:
     """Tour the world of ``config``: tidy rows, headline figures, and the tables the figures draw."""
+    refuse(check(config))
     with stopwatch() as clock:
         world = world_for(config.data_dir, n_users=config.n_users, n_days=config.n_days, seed=config.seed,
                           shift_days=(config.shift_day,), assignment=config.assignment)
@@ -118,7 +127,8 @@ def data_summary(result: StudyResult) -> pd.DataFrame:
     """Rows and columns of every table in the data."""
     observed = result.artefacts["world"].observed
     return pd.DataFrame({"table": list(observed), "rows": [len(t) for t in observed.values()],
-                         "columns": [", ".join(t.columns) for t in observed.values()]}).set_index("table")
+                         "columns": [", ".join(t.columns) for t in observed.values()],
+                         GAPS_IMPUTED: [gap_note(t) or "none" for t in observed.values()]}).set_index("table")
 
 
 def feature_summary(result: StudyResult) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lab.core import SchemaError, UserEncoder
+from lab.core import SchemaError, UserEncoder, sort_by_ids
 from lab.data import OFFERS, World, read_table
 
 USER_ID = "user_id"
@@ -118,7 +118,7 @@ def load_causal_table(data_path: str | Path, treatment_col: str, outcome_col: st
     Features (``feature_cols``, default every other column but ids) go through ``user_encoder``: gaps
     imputed with the median plus a ``<column>_missing`` indicator, text one-hot.
     """
-    df = read_table(data_path)
+    df = sort_by_ids(read_table(data_path))
     name = Path(data_path).name
     wanted = [treatment_col, outcome_col, *feature_cols, propensity_col, instrument_col, time_col]
     missing = [c for c in wanted if c and c not in df.columns]

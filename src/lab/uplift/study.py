@@ -19,7 +19,8 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestRegressor
 from tqdm.auto import tqdm
 
-from lab.core import StudyConfig, StudyResult, limit_threads, mean_std_table, stopwatch, world_for
+from lab.core import (StudyConfig, StudyResult, gap_sentence, limit_threads, mean_std_table, refuse, stopwatch,
+                      world_for, world_problems_of)
 from lab.uplift import average
 from lab.uplift.data import CausalData, load_causal_table, offer_arm
 from lab.uplift.evaluate import ate_error, pehe, uplift_ranking_metrics
@@ -42,6 +43,7 @@ LEARNER_PRESETS: dict[str, dict[str, dict]] = {
               "dragonnet": {**_NETWORK_SMALL, "alpha": 1.0, "beta": 1.0}},
 }
 DATASETS = ("world", "ihdp")
+MIN_ARM_ROWS = 30  # smallest arm (treated or control) of a table the study takes
 LEARNER_COLUMNS = ("pehe_train", "pehe_test", "ate", "ate_error", "qini", "qini_truth", "auuc", "uplift_at_10pct",
                    "uplift_at_30pct", "fit_seconds")
 
@@ -97,21 +99,40 @@ class Config(StudyConfig):
         return (self.methods or EFFECT_LEARNERS) + (("oracle",) if self.source != "table" else ())
 
 
-def check_config(config: Config) -> None:
-    """Raise ``ValueError`` naming the first bad parameter and what it accepts."""
+def check(config: Config) -> list[str]:
+    """Every problem with the parameters and, with ``data_path``, with the table: at least ``MIN_ARM_ROWS``
+    rows in each arm, so that both the training and the test share hold treated and control rows."""
+    problems = []
     if config.dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS} (or set data_path), got {config.dataset!r}")
+        problems.append(f"dataset must be one of {DATASETS} (or set data_path), got {config.dataset!r}")
     if config.source == "table" and not (config.treatment_col and config.outcome_col):
-        raise ValueError("data_path needs treatment_col and outcome_col")
+        problems.append("data_path needs treatment_col and outcome_col")
     unknown = sorted(set(config.methods) - set(EFFECT_LEARNERS))
     if unknown:
-        raise ValueError(f"methods: unknown learner(s) {unknown}; choose from {EFFECT_LEARNERS}")
+        problems.append(f"methods: unknown learner(s) {unknown}; choose from {EFFECT_LEARNERS}")
     if config.learner_preset not in LEARNER_PRESETS:
-        raise ValueError(f"learner_preset must be one of {sorted(LEARNER_PRESETS)}, got {config.learner_preset!r}")
+        problems.append(f"learner_preset must be one of {sorted(LEARNER_PRESETS)}, got {config.learner_preset!r}")
     if not 1 <= config.n_realizations <= len(REALIZATIONS):
-        raise ValueError(f"n_realizations must lie in 1..{len(REALIZATIONS)}, got {config.n_realizations}")
+        problems.append(f"n_realizations must lie in 1..{len(REALIZATIONS)}, got {config.n_realizations}")
     if config.n_seeds < 1:
-        raise ValueError(f"n_seeds must be at least 1, got {config.n_seeds}")
+        problems.append(f"n_seeds must be at least 1, got {config.n_seeds}")
+    if not 0 < config.test_fraction < 1:
+        problems.append(f"test_fraction must lie in (0, 1), got {config.test_fraction}")
+    if config.source == "world":
+        problems += world_problems_of("campaign", n_users=config.n_users, assignment=config.assignment,
+                                      confounding=config.confounding)
+    if config.source != "table" or problems:
+        return problems
+    try:
+        data = load_causal_table(config.data_path, config.treatment_col, config.outcome_col, config.feature_cols,
+                                 config.propensity_col, config.instrument_col, config.time_col)
+    except ValueError as err:  # SchemaError: one line per problem of the table
+        return str(err).splitlines()
+    arms = {"treated": int(data.t.sum()), "control": int(len(data.t) - data.t.sum())}
+    if min(arms.values()) < MIN_ARM_ROWS:
+        problems.append(f"{data.name}: {arms['treated']} treated and {arms['control']} control rows; each arm "
+                        f"needs at least {MIN_ARM_ROWS}")
+    return problems
 
 
 def replicates(config: Config) -> Iterator[tuple[int, CausalData, np.ndarray, np.ndarray]]:
@@ -262,7 +283,7 @@ def _learner_results(results: pd.DataFrame, learners: tuple[str, ...]) -> pd.Dat
 
 def run(config: Config) -> StudyResult:
     """Average effects, learners fitted and scored on every replicate, the best learner and its drivers."""
-    check_config(config)
+    refuse(check(config))
     learners, preset = config.learners, LEARNER_PRESETS[config.learner_preset]
     ranked = config.source != "ihdp"  # IHDP's outcome is continuous: scored by PEHE, not by ranking curves
     with stopwatch() as clock:
@@ -313,7 +334,7 @@ def data_summary(result: StudyResult) -> str:
     return (f"**Data:** {describe}. Last replicate: {len(data):,} units, {data.t.mean():.1%} treated, mean outcome "
             f"{data.y.mean():.4f} ({data.X.shape[1]} features; {len(train):,} train / {len(test):,} test). "
             f"Assignment is treated as **{'observational' if config.observational else 'randomised'}**; the true "
-            f"effect is **{'known' if art['truth'] else 'unknown'}**.")
+            f"effect is **{'known' if art['truth'] else 'unknown'}**." + gap_sentence(data.X))
 
 
 def balance_summary(result: StudyResult) -> str:
@@ -385,5 +406,5 @@ def verdict(result: StudyResult) -> str:
 
 
 __all__ = ["DATASETS", "LEARNER_PRESETS", "AverageReport", "Config", "average_effects", "average_table",
-           "balance_summary", "check_config", "comparison_table", "data_summary", "effect_drivers", "fit_and_score",
+           "balance_summary", "check", "comparison_table", "data_summary", "effect_drivers", "fit_and_score",
            "plug_in_ate", "reference_tables", "replicates", "run", "verdict"]
