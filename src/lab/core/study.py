@@ -22,8 +22,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import nbformat
-
 import pandas as pd
 
 
@@ -90,6 +88,8 @@ def refuse(problems: Sequence[str]) -> None:
 def study_module(notebook: str | Path) -> ModuleType | None:
     """The ``lab.<study>.study`` module a notebook imports its ``Config`` and ``run`` from (None for a
     notebook outside the contract)."""
+    import nbformat  # only the runner reads notebooks; a study's kernel need not import it
+
     try:
         cells = nbformat.read(notebook, as_version=4).cells
     except (OSError, ValueError):
