@@ -102,6 +102,29 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         Column("user_id", "id", "seed user (must exist in users)"),
         Column("day", "int", "day the user was tagged as a seed", required=False, minimum=0),
     ),
+    "loans": (
+        Column("user_id", "id", "applicant (must exist in users)"),
+        Column("approved", "binary", "the lender approved the application"),
+        Column("drawn", "binary", "the approved loan was drawn down"),
+        Column("amount", "float", "amount drawn, 0 without drawdown", minimum=0),
+        Column("scorecard", "float", "the lender's scorecard points behind the decision", required=False),
+        Column("defaulted", "binary", "defaulted while on book; empty where no loan was drawn", required=False,
+               nullable=True),
+        Column("months_on_book", "int", "months observed after drawdown; empty where no loan was drawn",
+               required=False, nullable=True, minimum=0),
+    ),
+    "account_months": (
+        Column("user_id", "id", "customer (must exist in users)"),
+        Column("month", "int", "month after the campaign, 0 = first", minimum=0),
+        Column("action", "category", "the lender's action that month: none / retention_offer / limit_increase / "
+                                     "rate_discount"),
+        Column("propensity", "float", "probability of that action under the logging policy", required=False),
+        Column("balance", "float", "balance at the start of the month", required=False, minimum=0),
+        Column("topped_up", "binary", "drew down again that month", required=False),
+        Column("churned", "binary", "closed the account that month", required=False),
+        Column("defaulted", "binary", "defaulted that month", required=False),
+        Column("profit", "float", "the month's profit: interest margin - credit loss - action cost"),
+    ),
 }
 
 # (table, column) -> (table, column) it must refer to.
@@ -113,6 +136,8 @@ REFERENCES = {
     ("funnel", "user_id"): ("users", "user_id"),
     ("treatments", "user_id"): ("users", "user_id"),
     ("seeds", "user_id"): ("users", "user_id"),
+    ("loans", "user_id"): ("users", "user_id"),
+    ("account_months", "user_id"): ("users", "user_id"),
 }
 
 FUNNEL_ORDER = ("exposure", "click", "apply", "approve", "drawdown")
@@ -164,7 +189,7 @@ def _column_problem(table: str, column: Column, series: pd.Series) -> str:
 # order of the file, so its result cannot depend on how the table was sorted when it was saved.
 ROW_ORDER = {"users": ("user_id",), "products": ("product_id",), "interactions": ("day", "user_id", "product_id"),
              "edges": ("day", "src", "dst"), "funnel": ("user_id",), "treatments": ("user_id",),
-             "seeds": ("user_id",)}
+             "seeds": ("user_id",), "loans": ("user_id",), "account_months": ("user_id", "month")}
 
 
 def table_problems(table: str, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, list[str]]:
@@ -186,7 +211,7 @@ def table_problems(table: str, frame: pd.DataFrame) -> tuple[pd.DataFrame | None
         return None, problems
     out = frame.copy()
     for column in SCHEMA[table]:
-        if column.kind == "binary" and column.name in out.columns:
+        if column.kind == "binary" and column.name in out.columns and not out[column.name].isna().any():
             out[column.name] = out[column.name].astype(np.int8)
     if table == "funnel":
         for earlier, later in zip(FUNNEL_ORDER, FUNNEL_ORDER[1:]):

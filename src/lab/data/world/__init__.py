@@ -1,0 +1,175 @@
+"""A simulated consumer-finance growth world whose ground truth is known.
+
+Every table a model may see lives in ``World.observed``; everything a model must not see (latent
+segments, motivation and ability, true funnel probabilities, true treatment effects, the true
+lookalike target) lives in ``World.oracle``. Studies train on the first and are scored against the
+second. The generator is vectorised end to end so that 1M users x 30 days stays within a minute.
+
+Generative story, per user ``u``:
+
+* a latent segment ``s_u`` draws demographics, behaviour and psychographics, and a latent taste
+  vector ``z_u`` (segment centroid + noise);
+* Fogg's behaviour model: latent motivation ``m_u`` and ability ``a_u`` in (0, 1); a user applies
+  when ``m_u * a_u`` passes a threshold, smoothed by a logistic link;
+* product affinity ``z_u . w_p + B_r[s_u, p]`` where ``B_r`` is a per-regime segment x product shift:
+  the market regime changes on known days, and with it who engages with what;
+* each day, interactions with products are drawn from the current affinity, and user-user edges
+  (referral / social, the MGM channel) are drawn with segment homophily that also shifts by regime;
+* a campaign funnel exposure -> click -> apply -> approve -> drawdown with true conditional
+  probabilities, one of several offers acting on the apply stage with heterogeneous effects, and the
+  offer assigned either at random or targeted (confounded) by observable features;
+* the lookalike target: users who would take the featured product under the current regime; a
+  fraction of the regime-0 targets is observed as seeds.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from lab.data.schema import in_row_order
+from lab.data.world.activity import draw_edges, draw_interactions, regime_shifts
+from lab.data.world.campaign import draw_funnel, offer_effects, offer_propensity
+from lab.data.world.credit import LGD, default_logit, loan_revenue, probability_of_default, scorecard_points
+from lab.data.world.lifecycle import ACTIONS, LifecycleEnv, customers_of, lifetime_value, rollout
+from lab.data.world.config import (CHANNELS, FEATURED_PRODUCT, OFFER_COST, OFFERS, PRODUCTS, SEGMENTS, STAGES,
+                                   TASTE_DIM, World, WorldConfig, regime_of_day)
+from lab.data.world.population import draw_users
+
+__all__ = ["ACTIONS", "CHANNELS", "OFFERS", "OFFER_COST", "PRODUCTS", "SEGMENTS", "STAGES", "LifecycleEnv", "World",
+           "WorldConfig", "regime_of_day", "simulate_world"]
+
+
+def _credit_and_lifecycle(cfg: WorldConfig, users: pd.DataFrame, latent: dict[str, np.ndarray], points: np.ndarray,
+                          offer: np.ndarray, outcomes: np.ndarray, value: np.ndarray, expected_value: np.ndarray,
+                          p_by_offer: np.ndarray) -> tuple[pd.DataFrame, ...]:
+    """The oracle ``credit`` and ``lifecycle`` tables and the observed ``loans`` and ``account_months``.
+
+    Drawn from their own random streams (``[seed, 1]`` and ``[seed, 2]``) so the campaign's draws do not
+    depend on them; a drawn loan's default flag is whether it defaulted within the lifecycle's months.
+    """
+    credit_rng, lifecycle_rng = (np.random.default_rng([cfg.seed, stream]) for stream in (1, 2))
+    n = len(users)
+    latent_risk = credit_rng.normal(size=n)
+    p_default = probability_of_default(default_logit(users, latent_risk, cfg.price_risk), cfg.default_rate)
+    expected_loss = (p_default * LGD * expected_value).astype(np.float32)
+    credit = pd.DataFrame({"user_id": users["user_id"], "scorecard": points, "p_default": p_default,
+                           "latent_risk": latent_risk.astype(np.float32), "lgd": np.float32(LGD),
+                           "exposure_if_drawn": expected_value, "expected_loss": expected_loss})
+    for j, name in enumerate(OFFERS):
+        revenue = loan_revenue(expected_value, np.full(n, j), OFFERS.index("rate_discount"))
+        credit[f"expected_profit_{name}"] = (p_by_offer[:, j] * (revenue - expected_loss)
+                                             - OFFER_COST[name]).astype(np.float32)
+
+    drawn = np.flatnonzero(outcomes[:, -1] == 1)
+    customers = customers_of(users["user_id"].to_numpy()[drawn], value[drawn], p_default[drawn], cfg.churn_hazard,
+                             latent["motivation"][drawn], users["price_sensitivity"].to_numpy()[drawn],
+                             users["digital_affinity"].to_numpy()[drawn])
+    account_months = rollout(customers, cfg.n_months, lifecycle_rng)
+    clv, clv_se = lifetime_value(customers, cfg.n_months, cfg.clv_rollouts, lifecycle_rng)
+    lifecycle = customers.to_frame().assign(clv=clv.astype(np.float32), clv_se=clv_se.astype(np.float32))
+
+    applied = np.flatnonzero(outcomes[:, 2] == 1)
+    history = account_months.groupby("user_id").agg(defaulted=("defaulted", "max"), months_on_book=("month", "size"))
+    loans = pd.DataFrame({"user_id": users["user_id"].to_numpy()[applied], "scorecard": points[applied],
+                          "approved": outcomes[applied, 3], "drawn": outcomes[applied, 4],
+                          "amount": value[applied]})
+    loans = loans.join(history.astype(np.float32), on="user_id")  # NaN where no loan was drawn
+    return credit, loans, account_months, lifecycle
+
+
+def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
+    """Generate a world; ``simulate_world(n_users=1000, seed=3)`` is the same as passing a config."""
+    cfg = config or WorldConfig(**overrides)
+    if config is not None and overrides:
+        raise TypeError("pass either a WorldConfig or keyword overrides, not both")
+    rng = np.random.default_rng(cfg.seed)
+    n = cfg.n_users
+    users, latent = draw_users(rng, n)
+    segment = latent["segment"]
+
+    n_regimes = len(cfg.shift_days) + 1
+    regime_of = regime_of_day(np.arange(cfg.n_days), cfg.shift_days)
+    centroids = rng.normal(0, 0.6, size=(len(SEGMENTS), TASTE_DIM))
+    taste = (centroids[segment] + rng.normal(0, 0.5, size=(n, TASTE_DIM))).astype(np.float32)
+    product_vec = rng.normal(0, 0.4, size=(len(PRODUCTS), TASTE_DIM)).astype(np.float32)
+    shifts = regime_shifts(rng, n_regimes)
+    affinity = np.stack([taste @ product_vec.T + shifts[r][segment] for r in range(n_regimes)]).astype(np.float32)
+
+    activity = (0.3 + 1.4 * users["digital_affinity"].to_numpy()).astype(np.float64)
+    interactions = draw_interactions(rng, cfg, affinity, activity, regime_of)
+    edges = draw_edges(rng, cfg, segment, activity, regime_of)
+
+    taste_loan = affinity[0][:, FEATURED_PRODUCT] - affinity[0][:, FEATURED_PRODUCT].mean()
+    tau = offer_effects(users, latent)
+    propensity = offer_propensity(cfg, users, rng)
+    points = scorecard_points(users)
+    offer, conditional, cumulative, outcomes, value, expected_value, p_by_offer = draw_funnel(
+        rng, cfg, users, latent, taste_loan, tau, propensity, approved=points >= cfg.approval_cutoff)
+
+    # Lookalike target per regime: would take the featured product if shown it today.
+    ability = latent["ability"]
+    target_logit = np.stack([2.5 * (affinity[r][:, FEATURED_PRODUCT] - 2.2) + 3.0 * (ability - 0.55)
+                             for r in range(n_regimes)])
+    p_target = expit(target_logit).astype(np.float32)
+    is_target = (rng.random(p_target.shape) < p_target).astype(np.int8)
+    pre_targets = np.flatnonzero(is_target[0])
+    n_seeds = min(len(pre_targets), max(1, int(round(cfg.seed_fraction * len(pre_targets)))))  # none in a tiny world
+    seed_users = np.sort(rng.choice(pre_targets, size=n_seeds, replace=False))
+    first_shift = cfg.shift_days[0]
+    seeds = pd.DataFrame({"user_id": seed_users.astype(np.int64),
+                          "day": rng.integers(0, first_shift, size=n_seeds).astype(np.int16)})
+
+    offers = np.array(OFFERS)
+    cost = np.array([OFFER_COST[o] for o in OFFERS], dtype=np.float32)
+    funnel = pd.DataFrame({"user_id": users["user_id"]})
+    for i, stage in enumerate(STAGES):
+        funnel[stage] = outcomes[:, i]
+    funnel["value"] = value
+    treatments = pd.DataFrame({
+        "user_id": users["user_id"],
+        "offer": pd.Categorical(offers[offer], categories=OFFERS),
+        "treated": (offer > 0).astype(np.int8),
+        "cost": cost[offer],
+        "converted": outcomes[:, -1],
+        "value": value,
+    })
+
+    oracle_users = pd.DataFrame({
+        "user_id": users["user_id"], "segment": pd.Categorical.from_codes(segment, pd.Index(SEGMENTS)),
+        "motivation": latent["motivation"], "ability": ability,
+    })
+    funnel_probs = pd.DataFrame({"user_id": users["user_id"]})
+    for i, stage in enumerate(STAGES):
+        funnel_probs[f"p_{stage}_given_prev"] = conditional[:, i].astype(np.float32)
+    for i, stage in enumerate(STAGES):
+        funnel_probs[f"p_{stage}"] = cumulative[:, i].astype(np.float32)
+    funnel_probs["expected_value_if_drawdown"] = expected_value
+    funnel_probs["expected_value"] = (cumulative[:, -1] * expected_value).astype(np.float32)
+
+    effects = pd.DataFrame({"user_id": users["user_id"]})
+    for j, o in enumerate(OFFERS):
+        effects[f"p_convert_{o}"] = p_by_offer[:, j].astype(np.float32)
+        effects[f"propensity_{o}"] = propensity[:, j].astype(np.float32)
+    for j, o in enumerate(OFFERS[1:], start=1):
+        effects[f"tau_{o}"] = (p_by_offer[:, j] - p_by_offer[:, 0]).astype(np.float32)
+        effects[f"incremental_value_{o}"] = (effects[f"tau_{o}"] * expected_value).astype(np.float32)
+
+    targets = pd.DataFrame({
+        "user_id": np.tile(users["user_id"].to_numpy(), n_regimes),
+        "regime": np.repeat(np.arange(n_regimes, dtype=np.int8), n),
+        "p_target": p_target.ravel(),
+        "is_target": is_target.ravel(),
+    })
+    regimes = pd.DataFrame({"day": np.arange(cfg.n_days, dtype=np.int16), "regime": regime_of})
+
+    credit, loans, account_months, lifecycle = _credit_and_lifecycle(cfg, users, latent, points, offer, outcomes,
+                                                                     value, expected_value, p_by_offer)
+
+    observed = {"users": users, "products": PRODUCTS.copy(), "interactions": interactions,
+                "edges": edges, "funnel": funnel, "treatments": treatments, "seeds": seeds, "loans": loans,
+                "account_months": account_months}
+    observed = {name: in_row_order(name, frame) for name, frame in observed.items()}  # as a reload orders them
+    oracle = {"users": oracle_users, "funnel_probs": funnel_probs, "effects": effects,
+              "targets": targets, "regimes": regimes, "credit": credit, "lifecycle": lifecycle}
+    return World(config=cfg, observed=observed, oracle=oracle)
