@@ -1,16 +1,25 @@
-"""Time and peak memory of generating the world at scale (goal: 1M users x 30 days, < 60 s, < 4 GB).
+"""The world's bars: time and peak memory of generating it at scale (1M users x 30 days plus 12
+lifecycle months, < 60 s, < 4 GB), the calibration statistics, and how often each natural
+experiment's textbook estimate lies within two standard errors of its truth over several worlds.
 
-Usage: python benchmarks/bench_world.py [--n-users 1000000] [--n-days 30] [--write DIR]
+Usage: python benchmarks/bench_world.py [--n-users 1000000] [--n-days 30] [--write] [--design-worlds 5]
 Peak memory is the process's maximum resident set size, baseline (imports) included.
 """
 from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+import numpy as np
 
 from lab.data import simulate_world
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_natural_experiments import did_estimate, iv_estimate, rdd_estimate  # noqa: E402  (the tests' designs)
 
 
 def main() -> None:
@@ -19,6 +28,7 @@ def main() -> None:
     parser.add_argument("--n-days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write", action="store_true", help="also time writing the parquet tables")
+    parser.add_argument("--design-worlds", type=int, default=5, help="worlds the natural experiments are tried on")
     args = parser.parse_args()
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -31,6 +41,32 @@ def main() -> None:
     print(f"BAR generate: world {args.n_users:,} users x {args.n_days} days generated in {seconds:.1f} s, peak RSS "
           f"{peak:.2f} GB (imports alone {baseline:.2f} GB; bars < 60 s, < 4 GB) -> {'MET' if met else 'NOT MET'}")
     print("rows: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+    users = world.observed["users"]
+    events = world.observed["interactions"]
+    day = args.n_days - 1
+    counts = events.groupby("user_id").size().reindex(users["user_id"], fill_value=0)
+    edges = world.observed["edges"]
+    degree = np.bincount(np.concatenate([edges["src"], edges["dst"]]), minlength=len(users))
+    loans = world.observed["loans"]
+    print(f"calibration: users with <= 2 own interactions by day {day} {np.mean(counts <= 2):.1%}; mean degree "
+          f"{degree.mean():.2f} (DGraphFin: 2 x 4.3M edges / 3.7M users = 2.32), degree quantiles 50/90/99/max "
+          f"{np.quantile(degree, [0.5, 0.9, 0.99]).tolist()} / {degree.max()}; approval among applicants "
+          f"{loans['approved'].mean():.1%}; 12-month default among drawn loans "
+          f"{loans.loc[loans['drawn'] == 1, 'defaulted'].mean():.2%}; mean true CLV "
+          f"{world.oracle['lifecycle']['clv'].mean():,.0f}")
+    designs = {"rdd": rdd_estimate, "did": did_estimate, "iv": iv_estimate}
+    z = {name: [] for name in designs}
+    for seed in range(args.design_worlds):
+        small = simulate_world(n_users=200_000, n_days=12, shift_days=(8,), seed=seed)
+        truth = small.oracle["experiments"].set_index("design")["true_effect"]
+        for name, estimate in designs.items():
+            value, se = estimate(small)
+            z[name].append((value - truth[name]) / se)
+    for name, values in z.items():
+        inside = np.mean(np.abs(values) <= 2)
+        print(f"BAR design_{name}: over {len(values)} worlds of 200,000 users, (estimate - truth) / se = "
+              f"{', '.join(f'{v:+.2f}' for v in values)}; within 2 se in {inside:.0%} (bar: most, about 95%) -> "
+              f"{'MET' if inside >= 0.8 else 'NOT MET'}")
     if args.write:
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()

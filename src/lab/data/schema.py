@@ -49,6 +49,7 @@ def _feature(name: str, kind: str, description: str, minimum: float | None = Non
 SCHEMA: dict[str, tuple[Column, ...]] = {
     "users": (
         Column("user_id", "id", "unique user id (integer)"),
+        _feature("signup_day", "int", "day the user signed up, 0 = before the window", minimum=0),
         _feature("age", "int", "age in years", minimum=0),
         _feature("income", "float", "monthly income", minimum=0),
         _feature("credit_score", "int", "bureau score, 300-850", minimum=0),
@@ -60,6 +61,7 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         _feature("risk_appetite", "float", "0-1, psychographic survey score"),
         _feature("price_sensitivity", "float", "0-1, psychographic survey score"),
         _feature("region", "int", "region code"),
+        _feature("prior_drawdowns", "int", "drawdowns in the 12 months before the window", minimum=0),
         _feature("preferred_channel", "category", "app_push / sms / email / partner / referral"),
     ),
     "products": (
@@ -113,6 +115,11 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         Column("months_on_book", "int", "months observed after drawdown; empty where no loan was drawn",
                required=False, nullable=True, minimum=0),
     ),
+    "reminders": (
+        Column("user_id", "id", "user (must exist in users)"),
+        Column("reminded", "binary", "randomly chosen for the SMS reminder (an instrument)"),
+        Column("engaged", "binary", "engaged with the app during the campaign"),
+    ),
     "account_months": (
         Column("user_id", "id", "customer (must exist in users)"),
         Column("month", "int", "month after the campaign, 0 = first", minimum=0),
@@ -138,6 +145,7 @@ REFERENCES = {
     ("seeds", "user_id"): ("users", "user_id"),
     ("loans", "user_id"): ("users", "user_id"),
     ("account_months", "user_id"): ("users", "user_id"),
+    ("reminders", "user_id"): ("users", "user_id"),
 }
 
 FUNNEL_ORDER = ("exposure", "click", "apply", "approve", "drawdown")
@@ -189,7 +197,8 @@ def _column_problem(table: str, column: Column, series: pd.Series) -> str:
 # order of the file, so its result cannot depend on how the table was sorted when it was saved.
 ROW_ORDER = {"users": ("user_id",), "products": ("product_id",), "interactions": ("day", "user_id", "product_id"),
              "edges": ("day", "src", "dst"), "funnel": ("user_id",), "treatments": ("user_id",),
-             "seeds": ("user_id",), "loans": ("user_id",), "account_months": ("user_id", "month")}
+             "seeds": ("user_id",), "loans": ("user_id",), "account_months": ("user_id", "month"),
+             "reminders": ("user_id",)}
 
 
 def table_problems(table: str, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, list[str]]:

@@ -28,9 +28,11 @@ import pandas as pd
 from scipy.special import expit
 
 from lab.data.schema import in_row_order
-from lab.data.world.activity import draw_edges, draw_interactions, regime_shifts
+from lab.data.world.activity import (activity_levels, draw_edges, draw_interactions, peer_exposure, regime_shifts,
+                                     tie_table)
 from lab.data.world.campaign import draw_funnel, offer_effects, offer_propensity
 from lab.data.world.credit import LGD, default_logit, loan_revenue, probability_of_default, scorecard_points
+from lab.data.world.experiments import draw_encouragement, experiment_truth, prior_drawdowns
 from lab.data.world.lifecycle import ACTIONS, LifecycleEnv, customers_of, lifetime_value, rollout
 from lab.data.world.config import (CHANNELS, FEATURED_PRODUCT, OFFER_COST, OFFERS, PRODUCTS, SEGMENTS, STAGES,
                                    TASTE_DIM, World, WorldConfig, regime_of_day)
@@ -96,16 +98,40 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
     shifts = regime_shifts(rng, n_regimes)
     affinity = np.stack([taste @ product_vec.T + shifts[r][segment] for r in range(n_regimes)]).astype(np.float32)
 
-    activity = (0.3 + 1.4 * users["digital_affinity"].to_numpy()).astype(np.float64)
-    interactions = draw_interactions(rng, cfg, affinity, activity, regime_of)
-    edges = draw_edges(rng, cfg, segment, activity, regime_of)
+    social_rng = np.random.default_rng([cfg.seed, 3])
+    activity, signup = activity_levels(social_rng, cfg, users["digital_affinity"].to_numpy())
+    sociability = social_rng.lognormal(-0.5, 1.0, n)
+    users.insert(1, "signup_day", signup)
+    priced = np.isin(users["region"].to_numpy(), cfg.pricing_regions)
+    interactions, pricing_truth = draw_interactions(rng, cfg, affinity, activity, signup, regime_of, priced)
+    edges = draw_edges(rng, cfg, segment, activity, sociability, signup, regime_of)
+    ties = tie_table(edges)
+    edges = edges.drop(columns="noise")  # which ties are noise is the oracle's to know
 
     taste_loan = affinity[0][:, FEATURED_PRODUCT] - affinity[0][:, FEATURED_PRODUCT].mean()
     tau = offer_effects(users, latent)
     propensity = offer_propensity(cfg, users, rng)
     points = scorecard_points(users)
+    approved = points >= cfg.approval_cutoff
+    # Peer effects: the strong-tie neighbours who convert in a first wave of the campaign raise a user's
+    # will to apply in the wave that is observed (the member-get-member channel).
+    experiment_rng = np.random.default_rng([cfg.seed, 4])
+    reminded, engaged, p_engaged = draw_encouragement(experiment_rng, users["digital_affinity"].to_numpy())
+    encouraged = cfg.encouragement_effect * engaged
+    first_wave = draw_funnel(social_rng, cfg, users, latent, taste_loan, tau, propensity, approved,
+                             encouraged)[3][:, -1]
+    exposure = peer_exposure(ties, first_wave.astype(np.float64))
+    peers = cfg.peer_effect * np.log1p(exposure)
     offer, conditional, cumulative, outcomes, value, expected_value, p_by_offer = draw_funnel(
-        rng, cfg, users, latent, taste_loan, tau, propensity, approved=points >= cfg.approval_cutoff)
+        rng, cfg, users, latent, taste_loan, tau, propensity, approved, peers + encouraged)
+    rows = np.arange(n)
+    p_convert_by_engagement = np.stack([  # under each user's own offer, engaged or not (the IV's truth)
+        draw_funnel(np.random.default_rng(0), cfg, users, latent, taste_loan, tau, propensity, approved,
+                    peers + cfg.encouragement_effect * d)[-1][rows, offer] for d in (0, 1)], axis=1)
+    truth = experiment_truth(points, cfg.approval_cutoff, cumulative[:, 2], conditional[:, 4], p_engaged,
+                             p_convert_by_engagement, pricing_truth)
+    users["prior_drawdowns"] = prior_drawdowns(experiment_rng, cumulative[:, -1])
+    reminders = pd.DataFrame({"user_id": users["user_id"], "reminded": reminded, "engaged": engaged})
 
     # Lookalike target per regime: would take the featured product if shown it today.
     ability = latent["ability"]
@@ -118,7 +144,8 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
     seed_users = np.sort(rng.choice(pre_targets, size=n_seeds, replace=False))
     first_shift = cfg.shift_days[0]
     seeds = pd.DataFrame({"user_id": seed_users.astype(np.int64),
-                          "day": rng.integers(0, first_shift, size=n_seeds).astype(np.int16)})
+                          "day": np.maximum(rng.integers(0, first_shift, size=n_seeds),
+                                            signup[seed_users]).astype(np.int16)})
 
     offers = np.array(OFFERS)
     cost = np.array([OFFER_COST[o] for o in OFFERS], dtype=np.float32)
@@ -137,13 +164,15 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
 
     oracle_users = pd.DataFrame({
         "user_id": users["user_id"], "segment": pd.Categorical.from_codes(segment, pd.Index(SEGMENTS)),
-        "motivation": latent["motivation"], "ability": ability,
+        "motivation": latent["motivation"], "ability": ability, "activity": activity.astype(np.float32),
+        "sociability": sociability.astype(np.float32),
     })
     funnel_probs = pd.DataFrame({"user_id": users["user_id"]})
     for i, stage in enumerate(STAGES):
         funnel_probs[f"p_{stage}_given_prev"] = conditional[:, i].astype(np.float32)
     for i, stage in enumerate(STAGES):
         funnel_probs[f"p_{stage}"] = cumulative[:, i].astype(np.float32)
+    funnel_probs["peer_exposure"] = exposure.astype(np.float32)
     funnel_probs["expected_value_if_drawdown"] = expected_value
     funnel_probs["expected_value"] = (cumulative[:, -1] * expected_value).astype(np.float32)
 
@@ -168,8 +197,9 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
 
     observed = {"users": users, "products": PRODUCTS.copy(), "interactions": interactions,
                 "edges": edges, "funnel": funnel, "treatments": treatments, "seeds": seeds, "loans": loans,
-                "account_months": account_months}
+                "account_months": account_months, "reminders": reminders}
     observed = {name: in_row_order(name, frame) for name, frame in observed.items()}  # as a reload orders them
     oracle = {"users": oracle_users, "funnel_probs": funnel_probs, "effects": effects,
-              "targets": targets, "regimes": regimes, "credit": credit, "lifecycle": lifecycle}
+              "targets": targets, "regimes": regimes, "credit": credit, "lifecycle": lifecycle, "ties": ties,
+              "experiments": truth}
     return World(config=cfg, observed=observed, oracle=oracle)

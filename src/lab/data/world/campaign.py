@@ -43,11 +43,12 @@ def offer_propensity(cfg: WorldConfig, users: pd.DataFrame, rng) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def draw_funnel(rng, cfg, users, latent, taste_loan, tau, propensity, approved):
+def draw_funnel(rng, cfg, users, latent, taste_loan, tau, propensity, approved, apply_shift=0.0):
     """Campaign funnel with true probabilities per stage under the assigned offer and every offer.
 
     Offers act on the click and apply stages (the attention and the decision), never on approval,
     which is the lender's policy: ``approved`` (the scorecard at or above its cut-off) for every applicant.
+    ``apply_shift`` moves the logit of applying (peer influence).
     """
     n = len(users)
     digital = users["digital_affinity"].to_numpy()
@@ -57,7 +58,7 @@ def draw_funnel(rng, cfg, users, latent, taste_loan, tau, propensity, approved):
 
     p_exposure = expit(-0.2 + 1.8 * digital + 0.05 * (sessions - 15))
     click_logit = -1.4 + 1.2 * taste_loan + 1.5 * (m - 0.5)
-    apply_logit = 10.0 * (m * a - 0.30) + 0.6 * taste_loan - 0.4
+    apply_logit = 10.0 * (m * a - 0.30) + 0.6 * taste_loan - 0.4 + apply_shift
     p_approve = approved.astype(np.float64)
     p_drawdown = expit(0.8 + 2.0 * (m - 0.5) - 0.6 * (latent["segment"] == 2))
 

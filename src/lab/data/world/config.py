@@ -48,6 +48,14 @@ class WorldConfig:
     n_months: int = 12              # lifecycle months after the campaign
     churn_hazard: float = 0.03      # monthly churn hazard of an average customer without any action
     clv_rollouts: int = 16          # lives per customer behind the true lifetime value (its standard error)
+    cold_start_share: float = 0.3   # share of the users who sign up during the window
+    activity_tail: float = 1.2      # spread of the lognormal factor on each user's activity (a heavy tail)
+    tie_noise: float = 0.2          # share of edges that are noise ties between random users
+    peer_effect: float = 0.8        # rise of the apply logit per log(1 + strong neighbours who converted)
+    pricing_day: int | None = None  # day of the regional pricing change (None: the middle of the window)
+    pricing_regions: tuple[int, ...] = (0, 1)
+    pricing_effect: float = 0.6     # rise of the featured loan's affinity in the priced regions
+    encouragement_effect: float = 0.8  # rise of the apply logit for users who engage during the campaign
 
     def __post_init__(self) -> None:
         if self.assignment not in ("randomised", "targeted"):
@@ -58,12 +66,22 @@ class WorldConfig:
             raise ValueError(f"shift_days {self.shift_days} must lie strictly inside 0..{self.n_days - 1}")
         if len(self.offer_shares) != len(OFFERS) or not np.isclose(sum(self.offer_shares), 1.0):
             raise ValueError(f"offer_shares needs {len(OFFERS)} shares summing to 1")
+        for name in ("cold_start_share", "tie_noise"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
+        if self.activity_tail < 0 or self.peer_effect < 0:
+            raise ValueError(f"activity_tail and peer_effect must not be negative, got {self.activity_tail} and "
+                             f"{self.peer_effect}")
         for name in ("default_rate", "churn_hazard"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"{name} must lie in (0, 1), got {getattr(self, name)}")
         if self.n_months < 1 or self.clv_rollouts < 2:
             raise ValueError(f"n_months must be at least 1 and clv_rollouts at least 2, got {self.n_months} and "
                              f"{self.clv_rollouts}")
+        self.pricing_day = self.n_days // 2 if self.pricing_day is None else int(self.pricing_day)
+        if not 0 < self.pricing_day < self.n_days:
+            raise ValueError(f"pricing_day must lie strictly inside 0..{self.n_days - 1}, got {self.pricing_day}")
+        self.pricing_regions = tuple(int(r) for r in self.pricing_regions)
         self.shift_days = tuple(sorted(int(d) for d in self.shift_days))
         self.offer_shares = tuple(float(share) for share in self.offer_shares)
         self.n_users, self.n_days, self.seed = int(self.n_users), int(self.n_days), int(self.seed)
