@@ -90,3 +90,16 @@ def test_peer_effect_is_a_dial_on_conversion():
     rates = [simulate_world(n_users=20_000, n_days=10, shift_days=(5,), seed=1, peer_effect=effect,
                             edges_per_user_day=0.3).observed["funnel"]["drawdown"].mean() for effect in (0.0, 3.0)]
     assert rates[1] > rates[0]
+
+
+def test_calibration_table_sets_each_statistic_beside_its_anchor(tmp_path):
+    from lab.overview.study import ANCHORS, Config, calibration_table, run
+
+    table = calibration_table(run(Config(n_users=2000, n_days=10, shift_day=5)))
+    assert set(table.index) == set(ANCHORS) and table["source"].str.len().min() > 10
+    world = simulate_world(n_users=500, n_days=6, shift_days=(3,), seed=0)
+    (tmp_path / "mine").mkdir()
+    world.observed["users"].to_csv(tmp_path / "mine" / "users.csv", index=False)
+    world.observed["edges"].to_csv(tmp_path / "mine" / "edges.csv", index=False)
+    own = calibration_table(run(Config(data_dir=str(tmp_path / "mine"))))
+    assert list(own.index) == ["mean user degree"]  # only what the tables allow

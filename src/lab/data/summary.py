@@ -86,3 +86,27 @@ def treatment_effects(treatments: pd.DataFrame, effects: pd.DataFrame | None = N
         table["true_ate"] = [effects[f"tau_{arm}"].mean() for arm in arms]
     table.index.name = "offer"
     return table
+
+
+def history_by_day(interactions: pd.DataFrame, users: pd.DataFrame, threshold: int = 2) -> pd.DataFrame:
+    """Per day: users signed up by then and the share of them with at most ``threshold`` own
+    interactions up to that day (the cold starts a model scoring that day faces)."""
+    signup = users.set_index("user_id")["signup_day"] if "signup_day" in users else pd.Series(0, users["user_id"])
+    counts = pd.crosstab(interactions["user_id"], interactions["day"]).cumsum(axis=1)
+    counts = counts.reindex(signup.index, fill_value=0)
+    rows = []
+    for day in counts.columns:
+        present = signup <= day
+        rows.append({"day": int(day), "signed_up": int(present.sum()),
+                     "cold_share": float((counts.loc[present.to_numpy(), day] <= threshold).mean())})
+    return pd.DataFrame(rows).set_index("day")
+
+
+def account_curves(account_months: pd.DataFrame) -> pd.DataFrame:
+    """Per month after the campaign: accounts still open (share of the first month's), monthly churn and
+    default rates among open accounts, mean balance and mean profit per open account."""
+    grouped = account_months.groupby("month")
+    curves = pd.DataFrame({"open_share": grouped.size() / grouped.size().iloc[0],
+                           "churn_rate": grouped["churned"].mean(), "default_rate": grouped["defaulted"].mean(),
+                           "mean_balance": grouped["balance"].mean(), "mean_profit": grouped["profit"].mean()})
+    return curves

@@ -6,6 +6,7 @@ oracle's additions (segments, the shift days, the propensities) appear only wher
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -82,4 +83,50 @@ def propensity_overlap(result: StudyResult) -> Figure | None:
         ax.hist(world.oracle["effects"][f"propensity_{offer}"], bins=40, alpha=0.5, label=offer)
     ax.set(xlabel="true propensity of the offer", ylabel="users", title="Overlap")
     ax.legend()
+    return fig
+
+
+def degree_distribution(result: StudyResult) -> Figure | None:
+    """Share of users with at least each degree in the whole window's graph (log-log: a heavy tail is a
+    slowly falling line)."""
+    world = result.artefacts["world"]
+    if "edges" not in world.observed:
+        return None
+    edges = world.observed["edges"]
+    degree = np.bincount(np.concatenate([edges["src"].to_numpy(), edges["dst"].to_numpy()]),
+                         minlength=len(world.observed["users"]))
+    values = np.arange(1, degree.max() + 1)
+    share = np.array([(degree >= k).mean() for k in values])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.loglog(values, share, marker=".", linestyle="none")
+    ax.set(xlabel="degree k", ylabel="share of users with degree >= k", title="Degree distribution")
+    return fig
+
+
+def cold_start_by_day(result: StudyResult) -> Figure | None:
+    """Users signed up by each day, and the share of them with two or fewer own interactions so far."""
+    if "history_by_day" not in result.artefacts:
+        return None
+    history = result.artefacts["history_by_day"]
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    history["cold_share"].plot(ax=ax, label="share with <= 2 own interactions")
+    ax.set(xlabel="day", ylabel="share of signed-up users", ylim=(0, 1), title="Cold starts by day")
+    twin = ax.twinx()
+    history["signed_up"].plot(ax=twin, color="k", linestyle=":", label="users signed up")
+    twin.set_ylabel("users signed up")
+    _mark_shifts(ax, result)
+    return fig
+
+
+def lifecycle_curves(result: StudyResult) -> Figure | None:
+    """The months after the campaign: accounts still open, churn and default rates, profit per account."""
+    if "account_curves" not in result.artefacts:
+        return None
+    curves = result.artefacts["account_curves"]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    curves["open_share"].plot(ax=axes[0], marker="o", title="accounts still open", ylim=(0, 1.05))
+    curves[["churn_rate", "default_rate"]].plot(ax=axes[1], marker="o", title="monthly churn and default")
+    curves["mean_profit"].plot(ax=axes[2], marker="o", title="mean profit per open account")
+    for ax in axes:
+        ax.set_xlabel("month after the campaign")
     return fig

@@ -13,8 +13,8 @@ import pandas as pd
 
 from lab.core import GAPS_IMPUTED, StudyConfig, StudyResult, gap_note, refuse, stopwatch, world_for, world_problems_of
 from lab.data import STAGES, World, world_problems
-from lab.data.summary import (degree_by_day, drift_by_day, funnel_rates, standardised_mean_differences,
-                              treatment_effects)
+from lab.data.summary import (account_curves, degree_by_day, drift_by_day, funnel_rates, history_by_day,
+                              standardised_mean_differences, treatment_effects)
 
 # |SMD| above this flags a feature as imbalanced between an offer and no offer.
 IMBALANCE_SMD = 0.1
@@ -101,6 +101,10 @@ def run(config: Config) -> StudyResult:
             degree = degree_by_day(observed["edges"], len(observed["users"]), segments)
             artefacts["degree_by_day"] = degree
             rows.append({"model": "world", "metric": "final_mean_degree", "value": degree["mean_degree"].iloc[-1]})
+        if "interactions" in observed:
+            artefacts["history_by_day"] = history_by_day(observed["interactions"], observed["users"])
+        if "account_months" in observed:
+            artefacts["account_curves"] = account_curves(observed["account_months"])
         if "treatments" in observed:
             treatment_rows, smd, effects = _treatments(world)
             rows += treatment_rows
@@ -135,6 +139,44 @@ def feature_summary(result: StudyResult) -> pd.DataFrame:
     """Mean, spread and range of every numeric user feature."""
     features = result.artefacts["world"].observed["users"].drop(columns="user_id").select_dtypes("number")
     return features.describe().T[["mean", "std", "min", "50%", "max"]].round(2)
+
+
+FUNNEL_STEPS = "share passing each funnel step (click, apply, approve, drawdown)"
+# Published figures the world's statistics are set against (approximate; the source in each row).
+ANCHORS = {
+    "mean user degree": ("2.32", "DGraphFin (Huang et al., NeurIPS 2022): 3.7M users, 4.3M edges"),
+    "applicants approved": ("about 80%", "New York Fed SCE Credit Access Survey: about 1 in 5 applications "
+                                         "rejected, 2014-2024"),
+    "drawn loans defaulting within 12 months": ("2-4% a year charged off", "Federal Reserve, charge-off rates on "
+                                                "consumer loans at US commercial banks, 2015-2024"),
+    FUNNEL_STEPS: (
+        "each step loses more than half", "issue 15's anchor for application funnels"),
+    "users with <= 2 own interactions on the last day": ("at least 30%", "issue 15: cold starts a scorer must face"),
+}
+
+
+def calibration_table(result: StudyResult) -> pd.DataFrame:
+    """Each world statistic the data allows beside a published anchor and its source."""
+    observed = result.artefacts["world"].observed
+    values: dict[str, str] = {}
+    if "edges" in observed:
+        degree = result.artefacts["degree_by_day"]["mean_degree"].iloc[-1]
+        values["mean user degree"] = f"{degree:.2f}"
+    if "loans" in observed:
+        loans = observed["loans"]
+        values["applicants approved"] = f"{loans['approved'].mean():.0%}"
+        drawn = loans[loans["drawn"] == 1]
+        if "defaulted" in drawn and len(drawn):
+            values["drawn loans defaulting within 12 months"] = f"{drawn['defaulted'].mean():.1%}"
+    if "funnel" in observed:
+        reached = observed["funnel"][list(STAGES)].sum().clip(lower=1)
+        values[FUNNEL_STEPS] = "; ".join(f"{reached[later] / reached[earlier]:.0%}"
+                                         for earlier, later in zip(STAGES, STAGES[1:]))
+    if "history_by_day" in result.artefacts:
+        values["users with <= 2 own interactions on the last day"] = \
+            f"{result.artefacts['history_by_day']['cold_share'].iloc[-1]:.0%}"
+    return pd.DataFrame([{"statistic": name, "this world": value, "anchor": ANCHORS[name][0],
+                          "source": ANCHORS[name][1]} for name, value in values.items()]).set_index("statistic")
 
 
 def regime_note(result: StudyResult) -> str:

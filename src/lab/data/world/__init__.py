@@ -139,13 +139,12 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
                              for r in range(n_regimes)])
     p_target = expit(target_logit).astype(np.float32)
     is_target = (rng.random(p_target.shape) < p_target).astype(np.int8)
-    pre_targets = np.flatnonzero(is_target[0])
+    first_shift = cfg.shift_days[0]
+    pre_targets = np.flatnonzero(is_target[0] & (signup < first_shift))  # tagged in regime 0, once signed up
     n_seeds = min(len(pre_targets), max(1, int(round(cfg.seed_fraction * len(pre_targets)))))  # none in a tiny world
     seed_users = np.sort(rng.choice(pre_targets, size=n_seeds, replace=False))
-    first_shift = cfg.shift_days[0]
     seeds = pd.DataFrame({"user_id": seed_users.astype(np.int64),
-                          "day": np.maximum(rng.integers(0, first_shift, size=n_seeds),
-                                            signup[seed_users]).astype(np.int16)})
+                          "day": rng.integers(signup[seed_users], first_shift).astype(np.int16)})
 
     offers = np.array(OFFERS)
     cost = np.array([OFFER_COST[o] for o in OFFERS], dtype=np.float32)
