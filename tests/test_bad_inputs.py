@@ -84,6 +84,8 @@ PARAMETER_CASES = [
     ("no_workers", "multitask.yaml", ["--workers", "0"], "--workers must be at least 1"),
     ("no_threads", "multitask.yaml", ["--threads", "0"], "--threads must be at least 1"),
     ("no_repetitions", "multitask.yaml", ["--set", "n_seeds=0"], "multitask: n_seeds must be at least 1"),
+    ("refused_while_the_cluster_starts", "multitask.yaml", ["--workers", "2", "--set", "n_seeds=0"],
+     "multitask: n_seeds must be at least 1"),
     ("share_above_one", "lice.yaml", ["--set", "target_share=1.5"], "target_share must lie in (0, 1)"),
     ("unknown_ablation", "lookalike.yaml", ["--set", "ablations=[nope]"], "ablations: unknown ['nope']"),
     ("unknown_learner", "uplift.yaml", ["--set", "methods=[nope]"], "methods: unknown learner(s) ['nope']"),

@@ -29,6 +29,7 @@ import os
 import shutil
 import subprocess
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Iterator
@@ -532,6 +533,56 @@ def check_folder(path: Path, what: str) -> Path:
     return path
 
 
+def _connect(plans: list[RunPlan], runs_dir: Path, workers: int, scheduler: str) -> tuple[Any, Any]:
+    """A client of the Dask cluster at ``scheduler``, or of a new local cluster of ``workers`` processes,
+    whose workers have been checked (``_check_workers``)."""
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as err:
+            raise SpecError(f"--scheduler {scheduler}: cannot connect ({err})") from err
+    else:
+        environment = dict(os.environ)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        _restore_environment(environment)
+        client = Client(cluster)
+    try:
+        _check_workers(client, plans, runs_dir)
+    except BaseException:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+        raise
+    return client, cluster
+
+
+def _restore_environment(environment: dict[str, str]) -> None:
+    """Undo what Dask's nanny wrote into this process's environment (its workers' thread caps,
+    OMP_NUM_THREADS=1, ...): the serial runs a caller starts next must not inherit them. Only the keys
+    that changed are touched, so a thread reading the environment meanwhile never finds it empty."""
+    for key in set(os.environ) - set(environment):
+        os.environ.pop(key, None)
+    for key, value in environment.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
+def _disconnect(connecting: Future | None) -> None:
+    """Close the cluster a refused spec had started (or wait for its start to fail)."""
+    if connecting is None:
+        return
+    try:
+        client, cluster = connecting.result()
+    except BaseException:  # the start failed: the spec's refusal is what the caller hears
+        return
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
 def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Path = RUNS_DIR,
              progress: bool = True, workers: int = 1, scheduler: str = "",
              max_runs: int = MAX_RUNS, threads: int | None = None) -> list[RunResult]:
@@ -547,37 +598,23 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
                         f"pass --max-runs {len(plans)} to run them all")
     if workers < 1:
         raise SpecError(f"--workers must be at least 1, got {workers}")
-    problems = study_problems(plans)
-    if problems:
-        raise SpecError("\n".join(problems))
     runs_dir = check_folder(Path(runs_dir), "--runs-dir")
     if threads is not None and threads < 1:
         raise SpecError(f"--threads must be at least 1, got {threads}")
-    client, cluster = None, None
-    if scheduler or workers > 1:
-        from distributed import Client, LocalCluster
-
-        if scheduler:
-            try:
-                client = Client(scheduler, timeout="10s")
-            except OSError as err:
-                raise SpecError(f"--scheduler {scheduler}: cannot connect ({err})") from err
-        else:
-            threads = threads or max(1, (os.cpu_count() or 1) // workers)
-            environment = dict(os.environ)
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-            # Dask's nanny writes its workers' thread caps (OMP_NUM_THREADS=1, ...) into this process's
-            # environment too; the serial runs a caller starts next must not inherit them.
-            os.environ.clear()
-            os.environ.update(environment)
-            client = Client(cluster)
-        try:
-            _check_workers(client, plans, runs_dir)
-        except BaseException:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-            raise
+    if workers > 1 and not scheduler:
+        threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    connecting = None
+    if scheduler or workers > 1:  # the cluster starts while the studies check their parameters and tables
+        connecting = ThreadPoolExecutor(1).submit(_connect, plans, runs_dir, workers, scheduler)
+    try:
+        problems = study_problems(plans)
+    except BaseException:
+        _disconnect(connecting)
+        raise
+    if problems:
+        _disconnect(connecting)
+        raise SpecError("\n".join(problems))
+    client, cluster = connecting.result() if connecting is not None else (None, None)
     prepared = [(plan, prepare(plan, runs_dir)) for plan in plans]
     slots = 1 if client is None else max(1, len(client.scheduler_info().get("workers", {})))
     bar = _Progress(len(prepared), slots, progress)
