@@ -103,3 +103,17 @@ def test_calibration_table_sets_each_statistic_beside_its_anchor(tmp_path):
     world.observed["edges"].to_csv(tmp_path / "mine" / "edges.csv", index=False)
     own = calibration_table(run(Config(data_dir=str(tmp_path / "mine"))))
     assert list(own.index) == ["mean user degree"]  # only what the tables allow
+
+
+def test_nobody_acts_before_signing_up_and_peer_exposure_raises_conversion():
+    world = simulate_world(n_users=20_000, n_days=10, shift_days=(5,), seed=2, edges_per_user_day=0.3)
+    signup = world.observed["users"].set_index("user_id")["signup_day"]
+    events, edges = world.observed["interactions"], world.observed["edges"]
+    assert (events["day"].to_numpy() >= signup.loc[events["user_id"]].to_numpy()).all()
+    for end in ("src", "dst"):
+        assert (edges["day"].to_numpy() >= signup.loc[edges[end]].to_numpy()).all()
+    probs = world.oracle["funnel_probs"]
+    exposed = probs["peer_exposure"] > 0
+    assert probs.loc[exposed, "p_apply"].mean() > probs.loc[~exposed, "p_apply"].mean()
+    drawn = world.observed["funnel"]["drawdown"]
+    assert drawn[exposed.to_numpy()].mean() > drawn[~exposed.to_numpy()].mean()  # and the outcomes show it
