@@ -57,7 +57,9 @@ def bench_world(n_users: int, seeds: int) -> None:
     print(f"\nConfounded world, rate_discount vs none, n_users={n_users}, seeds 0-{seeds - 1}, "
           f"run {result.runtime_seconds:.0f} s:")
     print("ATE / ATT error (mean, std):\n" + err.round(4).to_string())
-    print(f"AIPW error / naive error = {err.loc['aipw', 'mean'] / err.loc['diff_in_means', 'mean']:.3f} (bar <= 0.333)")
+    share = err.loc["aipw", "mean"] / err.loc["diff_in_means", "mean"]
+    print(f"BAR ate_error: AIPW error / naive error = {share:.3f} (bar <= 0.333) -> "
+          f"{'MET' if share <= 1 / 3 else 'NOT MET'}")
     metrics = df[df["metric"].isin(["qini", "qini_truth", "pehe", "fit_seconds"]) & (df["split"] != "train")]
     table = metrics.groupby(["model", "metric"])["value"].mean().unstack()
     print("learners (test split, mean over seeds):\n" + table.round(4).to_string())
@@ -65,9 +67,11 @@ def bench_world(n_users: int, seeds: int) -> None:
     best = learners["qini"].idxmax()
     per_seed = df[df["metric"] == "qini"].pivot_table(index="seed", columns="model", values="value")
     ratio_each = per_seed.drop(columns="oracle").max(axis=1) / per_seed["oracle"]
-    print(f"best learner by Qini: {best} {learners.loc[best, 'qini']:.4f} vs oracle {table.loc['oracle', 'qini']:.4f}: "
-          f"ratio {learners.loc[best, 'qini'] / table.loc['oracle', 'qini']:.3f} (bar >= 0.9); per seed "
-          f"{', '.join(f'{v:.2f}' for v in ratio_each)}; best qini_truth {learners['qini_truth'].max():.3f}")
+    ratio = learners.loc[best, "qini"] / table.loc["oracle", "qini"]
+    print(f"BAR qini: best learner by Qini {best} {learners.loc[best, 'qini']:.4f} vs oracle "
+          f"{table.loc['oracle', 'qini']:.4f}: ratio {ratio:.3f} (bar >= 0.9); per seed "
+          f"{', '.join(f'{v:.2f}' for v in ratio_each)}; best qini_truth {learners['qini_truth'].max():.3f} -> "
+          f"{'MET' if ratio >= 0.9 else 'NOT MET'}")
 
 
 def bench_scale(n_rows: int) -> None:
