@@ -324,8 +324,8 @@ def new_run_folder(plan: RunPlan, runs_dir: Path = RUNS_DIR) -> Path:
     raise AssertionError("unreachable")
 
 
-def environment_record(seed) -> dict:
-    """Package versions, git commit, python and platform: enough to reproduce a run."""
+def software_record() -> dict:
+    """Package versions, git commit, python and platform: what every run of one invocation shares."""
     versions: dict[str, str | None] = {}
     for package in RECORDED_PACKAGES:
         try:
@@ -339,8 +339,13 @@ def environment_record(seed) -> dict:
                                     text=True).stdout.strip())
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = None, None
-    return {"git_commit": commit, "git_dirty": dirty, "seed": seed, "python": platform.python_version(),
+    return {"git_commit": commit, "git_dirty": dirty, "python": platform.python_version(),
             "platform": platform.platform(), "packages": versions}
+
+
+def environment_record(seed: object, software: dict | None = None) -> dict:
+    """The run's seed with the ``software_record`` (computed here unless given): enough to reproduce it."""
+    return {"seed": seed, **(software or software_record())}
 
 
 def _kernel_name() -> str:
@@ -357,8 +362,9 @@ def write_status(folder: Path, status: str, **fields: object) -> None:
     os.replace(partial, folder / "status.json")
 
 
-def prepare(plan: RunPlan, runs_dir: Path = RUNS_DIR) -> Path:
-    """Create the run's folder with its parameters, environment record and a ``queued`` status."""
+def prepare(plan: RunPlan, runs_dir: Path = RUNS_DIR, software: dict | None = None) -> Path:
+    """Create the run's folder with its parameters, environment record (``software`` shared by the runs of
+    one invocation) and a ``queued`` status."""
     folder = new_run_folder(plan, runs_dir)
     parameters = {**plan.parameters, "output_dir": str(folder)}
     notebook = (str(plan.notebook.relative_to(REPO_ROOT)) if plan.notebook.is_relative_to(REPO_ROOT)
@@ -367,7 +373,8 @@ def prepare(plan: RunPlan, runs_dir: Path = RUNS_DIR) -> Path:
     (folder / "params.yaml").write_text(yaml.safe_dump({"notebook": notebook, "name": plan.name, "spec": plan.spec,
                                                         "swept": plan.swept, "overrides": overrides,
                                                         "parameters": parameters}, sort_keys=False))
-    (folder / "environment.json").write_text(json.dumps(environment_record(plan.parameters.get("seed")), indent=2))
+    record = environment_record(plan.parameters.get("seed"), software)
+    (folder / "environment.json").write_text(json.dumps(record, indent=2))
     write_status(folder, "queued")
     return folder
 
@@ -614,8 +621,14 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
     if problems:
         _disconnect(connecting)
         raise SpecError("\n".join(problems))
-    client, cluster = connecting.result() if connecting is not None else (None, None)
-    prepared = [(plan, prepare(plan, runs_dir)) for plan in plans]
+    software = software_record()
+    prepared = [(plan, prepare(plan, runs_dir, software)) for plan in plans]
+    try:
+        client, cluster = connecting.result() if connecting is not None else (None, None)
+    except BaseException:  # no cluster, no runs: the queued folders go
+        for _, folder in prepared:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     slots = 1 if client is None else max(1, len(client.scheduler_info().get("workers", {})))
     bar = _Progress(len(prepared), slots, progress)
     finished: list[RunResult] = []
