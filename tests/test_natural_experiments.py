@@ -117,3 +117,30 @@ def test_nobody_acts_before_signing_up_and_peer_exposure_raises_conversion():
     assert probs.loc[exposed, "p_apply"].mean() > probs.loc[~exposed, "p_apply"].mean()
     drawn = world.observed["funnel"]["drawdown"]
     assert drawn[exposed.to_numpy()].mean() > drawn[~exposed.to_numpy()].mean()  # and the outcomes show it
+
+
+def test_users_who_sign_up_in_the_window_have_no_history_before_it():
+    users = simulate_world(n_users=5000, n_days=10, shift_days=(5,), seed=3).observed["users"]
+    late = users[users["signup_day"] > 0]
+    assert len(late) and (late["prior_drawdowns"] == 0).all() and (late["tenure_months"] == 0).all()
+
+
+def test_world_tour_of_users_alone_and_of_relabelled_ids(tmp_path):
+    from lab.overview import plots
+    from lab.overview.study import Config, calibration_table, run
+
+    world = simulate_world(n_users=500, n_days=6, shift_days=(3,), seed=0)
+    (tmp_path / "users").mkdir()
+    world.observed["users"].to_csv(tmp_path / "users" / "users.csv", index=False)
+    assert calibration_table(run(Config(data_dir=str(tmp_path / "users")))).empty
+    (tmp_path / "relabelled").mkdir()  # ids far from row positions
+    world.observed["users"].assign(user_id=lambda u: u["user_id"] + 10**9).to_csv(
+        tmp_path / "relabelled" / "users.csv", index=False)
+    world.observed["edges"].assign(src=lambda e: e["src"] + 10**9, dst=lambda e: e["dst"] + 10**9).to_csv(
+        tmp_path / "relabelled" / "edges.csv", index=False)
+    (tmp_path / "relabelled" / "seeds.csv").write_text("")  # a 0-byte optional table counts as absent
+    figure = plots.degree_distribution(run(Config(data_dir=str(tmp_path / "relabelled"))))
+    shares = figure.axes[0].lines[0].get_ydata()
+    edges = world.observed["edges"]
+    degree = np.bincount(np.concatenate([edges["src"], edges["dst"]]), minlength=500)
+    assert shares[0] == pytest.approx((degree >= 1).mean())

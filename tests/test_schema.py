@@ -94,3 +94,11 @@ def test_unreadable_file_is_a_schema_error(tmp_path):
     (folder / "users.parquet").write_text("not parquet")
     with pytest.raises(SchemaError, match="users.parquet: cannot be read"):
         load_world(folder)
+
+
+def test_a_nullable_flag_may_be_empty_or_boolean_with_gaps():
+    loans = pd.DataFrame({"user_id": [0, 1], "approved": [1, 1], "drawn": [0, 1], "amount": [0.0, 5.0]})
+    validate("loans", loans.assign(defaulted=[None, None]))
+    validate("loans", loans.assign(defaulted=[None, True]))
+    with pytest.raises(SchemaError, match="'defaulted' must be binary"):
+        validate("loans", loans.assign(defaulted=[None, 2]))

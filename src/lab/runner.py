@@ -297,8 +297,8 @@ def study_problems(plans: list[RunPlan]) -> list[str]:
         checked.add(key)
         try:
             found = module.check(module.Config.from_parameters(plan.parameters))
-        except (TypeError, ValueError) as err:
-            found = str(err).splitlines()
+        except (TypeError, ValueError, KeyError, OSError) as err:  # a check that broke: still one line
+            found = str(err).splitlines() or [type(err).__name__]
         problems += [line for line in (f"{plan.name}: {problem}" for problem in found) if line not in problems]
     return problems
 
@@ -552,9 +552,20 @@ def _connect(plans: list[RunPlan], runs_dir: Path, workers: int, scheduler: str)
         except OSError as err:
             raise SpecError(f"--scheduler {scheduler}: cannot connect ({err})") from err
     else:
+        import dask
+
         environment = dict(os.environ)
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        _restore_environment(environment)
+        # The nanny would write its workers' thread caps (OMP_NUM_THREADS=1, ...) into this process's
+        # environment, where the caller's own imports running meanwhile would pick them up; the caps a
+        # run needs go to its kernel instead (``execute``), so the workers start without them.
+        try:
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": {}}):
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+        except Exception as err:  # the nanny's own errors come in several types
+            raise SpecError(f"--workers {workers}: the local Dask cluster did not start ({err})") from err
+        finally:
+            _restore_environment(environment, NANNY_VARIABLES)
         client = Client(cluster)
     try:
         _check_workers(client, plans, runs_dir)
@@ -566,15 +577,17 @@ def _connect(plans: list[RunPlan], runs_dir: Path, workers: int, scheduler: str)
     return client, cluster
 
 
-def _restore_environment(environment: dict[str, str]) -> None:
-    """Undo what Dask's nanny wrote into this process's environment (its workers' thread caps,
-    OMP_NUM_THREADS=1, ...): the serial runs a caller starts next must not inherit them. Only the keys
-    that changed are touched, so a thread reading the environment meanwhile never finds it empty."""
-    for key in set(os.environ) - set(environment):
-        os.environ.pop(key, None)
-    for key, value in environment.items():
-        if os.environ.get(key) != value:
-            os.environ[key] = value
+NANNY_VARIABLES = ("PYTHONHASHSEED", "MALLOC_TRIM_THRESHOLD_", *THREAD_VARIABLES)
+
+
+def _restore_environment(environment: dict[str, str], keys: tuple[str, ...]) -> None:
+    """Put back the ``keys`` Dask's nanny may write into this process's environment as they were in
+    ``environment``; other keys (which the caller's thread may set meanwhile) are left alone."""
+    for key in keys:
+        if key in environment:
+            os.environ[key] = environment[key]
+        else:
+            os.environ.pop(key, None)
 
 
 def _disconnect(connecting: Future | None) -> None:
@@ -613,21 +626,20 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
     connecting = None
     if scheduler or workers > 1:  # the cluster starts while the studies check their parameters and tables
         connecting = ThreadPoolExecutor(1).submit(_connect, plans, runs_dir, workers, scheduler)
+    prepared: list[tuple[RunPlan, Path]] = []
     try:
         problems = study_problems(plans)
-    except BaseException:
-        _disconnect(connecting)
-        raise
-    if problems:
-        _disconnect(connecting)
-        raise SpecError("\n".join(problems))
-    software = software_record()
-    prepared = [(plan, prepare(plan, runs_dir, software)) for plan in plans]
-    try:
+        if problems:
+            raise SpecError("\n".join(problems))
+        software = software_record()
+        prepared = [(plan, prepare(plan, runs_dir, software)) for plan in plans]
         client, cluster = connecting.result() if connecting is not None else (None, None)
-    except BaseException:  # no cluster, no runs: the queued folders go
+    except BaseException as err:  # refused, failed or interrupted before any run: no cluster, no folders left
         for _, folder in prepared:
             shutil.rmtree(folder, ignore_errors=True)
+        _disconnect(connecting)
+        if isinstance(err, KeyboardInterrupt):
+            raise RunsInterrupted([]) from err
         raise
     slots = 1 if client is None else max(1, len(client.scheduler_info().get("workers", {})))
     bar = _Progress(len(prepared), slots, progress)

@@ -37,6 +37,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise SchemaError(f"{path.name}: unsupported file type '{path.suffix}', use .csv or .parquet")
     try:
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()  # a 0-byte CSV: a table with no rows
     except Exception as err:  # parser errors come in many types; report them as one schema error
         raise SchemaError(f"{path.name}: cannot be read ({type(err).__name__}: {str(err).splitlines()[0]})") from err
     hint = _delimiter_hint(frame) if path.suffix == ".csv" else ""

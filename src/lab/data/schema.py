@@ -165,6 +165,10 @@ def _column_problem(table: str, column: Column, series: pd.Series) -> str:
         return (f"{where} has {len(rows)} missing value(s) (NaN), first at row(s) {_examples(rows)}; "
                 "missing values are not allowed here")
     values = series.dropna()
+    if values.empty:
+        return ""  # a nullable column with nothing in it
+    if values.dtype == object:
+        values = values.infer_objects()  # True / None or numbers / None read as objects
     if column.kind in ("id", "int", "float", "binary"):
         if not (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)) \
                 and not (column.kind == "binary" and pd.api.types.is_bool_dtype(values)):

@@ -103,10 +103,13 @@ def history_by_day(interactions: pd.DataFrame, users: pd.DataFrame, threshold: i
 
 
 def account_curves(account_months: pd.DataFrame) -> pd.DataFrame:
-    """Per month after the campaign: accounts still open (share of the first month's), monthly churn and
-    default rates among open accounts, mean balance and mean profit per open account."""
+    """Per month after the campaign: accounts still open (share of the first month's) and, where the
+    table has the columns, monthly churn and default rates among open accounts, mean balance and mean
+    profit per open account."""
     grouped = account_months.groupby("month")
-    curves = pd.DataFrame({"open_share": grouped.size() / grouped.size().iloc[0],
-                           "churn_rate": grouped["churned"].mean(), "default_rate": grouped["defaulted"].mean(),
-                           "mean_balance": grouped["balance"].mean(), "mean_profit": grouped["profit"].mean()})
+    curves = pd.DataFrame({"open_share": grouped.size() / grouped.size().iloc[0]})
+    for name, column in (("churn_rate", "churned"), ("default_rate", "defaulted"), ("mean_balance", "balance"),
+                         ("mean_profit", "profit")):
+        if column in account_months:
+            curves[name] = grouped[column].mean()
     return curves

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -92,10 +93,10 @@ def degree_distribution(result: StudyResult) -> Figure | None:
     world = result.artefacts["world"]
     if "edges" not in world.observed:
         return None
-    edges = world.observed["edges"]
-    degree = np.bincount(np.concatenate([edges["src"].to_numpy(), edges["dst"].to_numpy()]),
-                         minlength=len(world.observed["users"]))
-    values = np.arange(1, degree.max() + 1)
+    edges, users = world.observed["edges"], world.observed["users"]
+    ends = pd.concat([edges["src"], edges["dst"]], ignore_index=True)
+    degree = ends.value_counts().reindex(users["user_id"], fill_value=0).to_numpy()  # ids are labels
+    values = np.arange(1, max(int(degree.max()), 1) + 1)
     share = np.array([(degree >= k).mean() for k in values])
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.loglog(values, share, marker=".", linestyle="none")
@@ -125,8 +126,11 @@ def lifecycle_curves(result: StudyResult) -> Figure | None:
     curves = result.artefacts["account_curves"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
     curves["open_share"].plot(ax=axes[0], marker="o", title="accounts still open", ylim=(0, 1.05))
-    curves[["churn_rate", "default_rate"]].plot(ax=axes[1], marker="o", title="monthly churn and default")
-    curves["mean_profit"].plot(ax=axes[2], marker="o", title="mean profit per open account")
+    rates = [c for c in ("churn_rate", "default_rate") if c in curves]
+    if rates:
+        curves[rates].plot(ax=axes[1], marker="o", title="monthly churn and default")
+    if "mean_profit" in curves:
+        curves["mean_profit"].plot(ax=axes[2], marker="o", title="mean profit per open account")
     for ax in axes:
         ax.set_xlabel("month after the campaign")
     return fig

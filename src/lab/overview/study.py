@@ -147,7 +147,7 @@ ANCHORS = {
     "mean user degree": ("2.32", "DGraphFin (Huang et al., NeurIPS 2022): 3.7M users, 4.3M edges"),
     "applicants approved": ("about 80%", "New York Fed SCE Credit Access Survey: about 1 in 5 applications "
                                          "rejected, 2014-2024"),
-    "drawn loans defaulting within 12 months": ("2-4% a year charged off", "Federal Reserve, charge-off rates on "
+    "drawn loans defaulting while on book": ("2-4% a year charged off", "Federal Reserve, charge-off rates on "
                                                 "consumer loans at US commercial banks, 2015-2024"),
     FUNNEL_STEPS: (
         "each step loses more than half", "issue 15's anchor for application funnels"),
@@ -167,7 +167,7 @@ def calibration_table(result: StudyResult) -> pd.DataFrame:
         values["applicants approved"] = f"{loans['approved'].mean():.0%}"
         drawn = loans[loans["drawn"] == 1]
         if "defaulted" in drawn and len(drawn):
-            values["drawn loans defaulting within 12 months"] = f"{drawn['defaulted'].mean():.1%}"
+            values["drawn loans defaulting while on book"] = f"{drawn['defaulted'].mean():.1%}"
     if "funnel" in observed:
         reached = observed["funnel"][list(STAGES)].sum().clip(lower=1)
         values[FUNNEL_STEPS] = "; ".join(f"{reached[later] / reached[earlier]:.0%}"
@@ -176,7 +176,8 @@ def calibration_table(result: StudyResult) -> pd.DataFrame:
         values["users with <= 2 own interactions on the last day"] = \
             f"{result.artefacts['history_by_day']['cold_share'].iloc[-1]:.0%}"
     return pd.DataFrame([{"statistic": name, "this world": value, "anchor": ANCHORS[name][0],
-                          "source": ANCHORS[name][1]} for name, value in values.items()]).set_index("statistic")
+                          "source": ANCHORS[name][1]} for name, value in values.items()],
+                        columns=["statistic", "this world", "anchor", "source"]).set_index("statistic")
 
 
 def regime_note(result: StudyResult) -> str:

@@ -130,7 +130,9 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
                     peers + cfg.encouragement_effect * d)[-1][rows, offer] for d in (0, 1)], axis=1)
     truth = experiment_truth(points, cfg.approval_cutoff, cumulative[:, 2], conditional[:, 4], p_engaged,
                              p_convert_by_engagement, pricing_truth)
-    users["prior_drawdowns"] = prior_drawdowns(experiment_rng, cumulative[:, -1])
+    joined_before = signup == 0  # users who sign up in the window have no history with us before it
+    users["prior_drawdowns"] = prior_drawdowns(experiment_rng, cumulative[:, -1]) * joined_before
+    users["tenure_months"] = (users["tenure_months"] * joined_before).astype(np.int16)
     reminders = pd.DataFrame({"user_id": users["user_id"], "reminded": reminded, "engaged": engaged})
 
     # Lookalike target per regime: would take the featured product if shown it today.
