@@ -30,7 +30,8 @@ from scipy.special import expit
 from lab.data.schema import in_row_order
 from lab.data.world.activity import (activity_levels, draw_edges, draw_interactions, peer_exposure, regime_shifts,
                                      tie_table)
-from lab.data.world.campaign import draw_funnel, offer_effects, offer_propensity
+from lab.data.world.campaign import (conversion_by_offer, draw_funnel, offer_effects, offer_propensity,
+                                     stage_probabilities)
 from lab.data.world.credit import LGD, default_logit, loan_revenue, probability_of_default, scorecard_points
 from lab.data.world.experiments import draw_encouragement, experiment_truth, prior_drawdowns
 from lab.data.world.lifecycle import ACTIONS, LifecycleEnv, customers_of, lifetime_value, rollout
@@ -126,8 +127,9 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
         rng, cfg, users, latent, taste_loan, tau, propensity, approved, peers + encouraged)
     rows = np.arange(n)
     p_convert_by_engagement = np.stack([  # under each user's own offer, engaged or not (the IV's truth)
-        draw_funnel(np.random.default_rng(0), cfg, users, latent, taste_loan, tau, propensity, approved,
-                    peers + cfg.encouragement_effect * d)[-1][rows, offer] for d in (0, 1)], axis=1)
+        conversion_by_offer(stage_probabilities(users, latent, taste_loan, tau, approved,
+                                                peers + cfg.encouragement_effect * d))[rows, offer]
+        for d in (0, 1)], axis=1)
     truth = experiment_truth(points, cfg.approval_cutoff, cumulative[:, 2], conditional[:, 4], p_engaged,
                              p_convert_by_engagement, pricing_truth)
     joined_before = signup == 0  # users who sign up in the window have no history with us before it

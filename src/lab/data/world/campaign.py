@@ -43,40 +43,47 @@ def offer_propensity(cfg: WorldConfig, users: pd.DataFrame, rng) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def draw_funnel(rng, cfg, users, latent, taste_loan, tau, propensity, approved, apply_shift=0.0):
-    """Campaign funnel with true probabilities per stage under the assigned offer and every offer.
+def stage_probabilities(users, latent, taste_loan, tau, approved, apply_shift=0.0) -> dict[str, np.ndarray]:
+    """True probability of each funnel stage given the previous one: ``exposure``, ``approve`` and
+    ``drawdown`` per user ``[n]``, ``click`` and ``apply`` per user and offer ``[n, n_offers]``.
 
     Offers act on the click and apply stages (the attention and the decision), never on approval,
     which is the lender's policy: ``approved`` (the scorecard at or above its cut-off) for every applicant.
-    ``apply_shift`` moves the logit of applying (peer influence).
+    ``apply_shift`` moves the logit of applying (peer influence, engagement).
     """
-    n = len(users)
     digital = users["digital_affinity"].to_numpy()
     sessions = users["app_sessions_30d"].to_numpy()
-    income = users["income"].to_numpy()
     m, a = latent["motivation"], latent["ability"]
-
-    p_exposure = expit(-0.2 + 1.8 * digital + 0.05 * (sessions - 15))
     click_logit = -1.4 + 1.2 * taste_loan + 1.5 * (m - 0.5)
     apply_logit = 10.0 * (m * a - 0.30) + 0.6 * taste_loan - 0.4 + apply_shift
-    p_approve = approved.astype(np.float64)
-    p_drawdown = expit(0.8 + 2.0 * (m - 0.5) - 0.6 * (latent["segment"] == 2))
+    return {"exposure": expit(-0.2 + 1.8 * digital + 0.05 * (sessions - 15)),
+            "click": expit(click_logit[:, None] + 0.5 * tau), "apply": expit(apply_logit[:, None] + tau),
+            "approve": approved.astype(np.float64),
+            "drawdown": expit(0.8 + 2.0 * (m - 0.5) - 0.6 * (latent["segment"] == 2))}
 
+
+def conversion_by_offer(stages: dict[str, np.ndarray]) -> np.ndarray:
+    """True probability of reaching drawdown under each offer, ``[n, n_offers]``."""
+    downstream = stages["exposure"] * stages["approve"] * stages["drawdown"]
+    return downstream[:, None] * stages["click"] * stages["apply"]
+
+
+def draw_funnel(rng, cfg, users, latent, taste_loan, tau, propensity, approved, apply_shift=0.0):
+    """Campaign funnel with true probabilities per stage (``stage_probabilities``) under the assigned
+    offer and every offer, the outcomes and the drawdown value."""
+    n = len(users)
+    stages = stage_probabilities(users, latent, taste_loan, tau, approved, apply_shift)
     cum = np.cumsum(propensity, axis=1)
     offer = (rng.random(n)[:, None] > cum[:, :-1]).sum(axis=1).astype(np.int8)
-    p_click_by_offer = expit(click_logit[:, None] + 0.5 * tau)
-    p_apply_by_offer = expit(apply_logit[:, None] + tau)
-    downstream = p_approve * p_drawdown
-    p_convert_by_offer = p_exposure[:, None] * p_click_by_offer * p_apply_by_offer * downstream[:, None]
     rows = np.arange(n)
-
-    conditional = np.stack([p_exposure, p_click_by_offer[rows, offer], p_apply_by_offer[rows, offer],
-                            p_approve, p_drawdown], axis=1)
+    conditional = np.stack([stages["exposure"], stages["click"][rows, offer], stages["apply"][rows, offer],
+                            stages["approve"], stages["drawdown"]], axis=1)
     draws = rng.random((n, len(STAGES))) < conditional
     outcomes = np.cumprod(draws, axis=1).astype(np.int8)
     cumulative = np.cumprod(conditional, axis=1)
 
+    income = users["income"].to_numpy()
     expected_value = (np.array(PRODUCTS["avg_ticket"])[FEATURED_PRODUCT] * (income / 5000) ** 0.5
-                      * (0.6 + 0.8 * a)).astype(np.float32)
+                      * (0.6 + 0.8 * latent["ability"])).astype(np.float32)
     value = rng.lognormal(np.log(expected_value) - 0.125, 0.5).astype(np.float32) * outcomes[:, -1]
-    return offer, conditional, cumulative, outcomes, value, expected_value, p_convert_by_offer
+    return offer, conditional, cumulative, outcomes, value, expected_value, conversion_by_offer(stages)

@@ -21,7 +21,6 @@ from scipy.special import expit
 LGD = 0.6                      # unsecured consumer credit: about 40% recovered after a default
 MARGIN = 0.14                  # yearly interest margin over funding cost
 RATE_DISCOUNT_MARGIN = 0.04    # what the rate-discount offer gives up of the margin
-SCORECARD_COLUMNS = ("credit_score", "debt_to_income", "income")
 
 
 def scorecard_points(users: pd.DataFrame) -> np.ndarray:
