@@ -32,6 +32,8 @@ KEY_COLUMNS = {
     "layer": "the network layer the row is about (LICE)",
     "budget": "the campaign budget the row was solved under",
     "source": "the value table an allocation was planned on",
+    "outcome": "the measured metric an A/B test row is about (conversion, a guardrail)",
+    "segment": "the segment of users the row is about",
 }
 SPLITS = {
     "all": "every unit: descriptive figures and whole-sample estimates",
