@@ -1,6 +1,6 @@
 """The world's bars: time and peak memory of generating it at scale (1M users x 30 days plus 12
 lifecycle months, < 60 s, < 4 GB), the calibration statistics, and how often each natural
-experiment's textbook estimate lies within two standard errors of its truth over several worlds.
+experiment's estimate (``lab.uplift.designs``) lies within two standard errors of its truth over several worlds.
 
 Usage: python benchmarks/bench_world.py [--n-users 1000000] [--n-days 30] [--write] [--design-worlds 5]
 Peak memory is the process's maximum resident set size, baseline (imports) included.
@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
 from lab.data import simulate_world
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_natural_experiments import did_estimate, iv_estimate, rdd_estimate  # noqa: E402  (the tests' designs)
+from lab.uplift.designs import DESIGNS
 
 
 def main() -> None:
@@ -54,14 +50,12 @@ def main() -> None:
           f"{loans['approved'].mean():.1%}; 12-month default among drawn loans "
           f"{loans.loc[loans['drawn'] == 1, 'defaulted'].mean():.2%}; mean true CLV "
           f"{world.oracle['lifecycle']['clv'].mean():,.0f}")
-    designs = {"rdd": rdd_estimate, "did": did_estimate, "iv": iv_estimate}
-    z = {name: [] for name in designs}
+    z: dict[str, list[float]] = {name: [] for name in DESIGNS}
     for seed in range(args.design_worlds):
         small = simulate_world(n_users=200_000, n_days=12, shift_days=(8,), seed=seed)
-        truth = small.oracle["experiments"].set_index("design")["true_effect"]
-        for name, estimate in designs.items():
-            value, se = estimate(small)
-            z[name].append((value - truth[name]) / se)
+        for name, estimate in DESIGNS.items():
+            result = estimate(small)
+            z[name].append((result.estimate - result.true_effect) / result.se)
     for name, values in z.items():
         inside = np.mean(np.abs(values) <= 2)
         print(f"BAR design_{name}: over {len(values)} worlds of 200,000 users, (estimate - truth) / se = "

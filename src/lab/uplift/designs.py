@@ -53,9 +53,8 @@ class DesignEstimate:
 
 
 def true_effect(world: World, design: str) -> float:
-    """The oracle's true effect for ``design`` (synthetic control estimates the DID's pricing effect)."""
-    table = world.oracle["experiments"].set_index("design")["true_effect"]
-    return float(table["did" if design == "synthetic_control" else design])
+    """The oracle's true effect for ``design``."""
+    return float(world.oracle["experiments"].set_index("design")["true_effect"][design])
 
 
 def _config(world: World) -> WorldConfig:
