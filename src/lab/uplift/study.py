@@ -43,6 +43,7 @@ LEARNER_PRESETS: dict[str, dict[str, dict]] = {
               "dragonnet": {**_NETWORK_SMALL, "alpha": 1.0, "beta": 1.0}},
 }
 DATASETS = ("world", "ihdp")
+TRIM_RULES = ("crump", "none")
 MIN_ARM_ROWS = 30  # smallest arm (treated or control) of a table the study takes
 LEARNER_COLUMNS = ("pehe_train", "pehe_test", "ate", "ate_error", "qini", "qini_truth", "auuc", "uplift_at_10pct",
                    "uplift_at_30pct", "fit_seconds")
@@ -61,6 +62,12 @@ class Config(StudyConfig):
     ``EFFECT_LEARNERS`` (empty = all). ``learner_preset``: their settings, ``"large"`` for ~10k rows and more
     (the world) or ``"small"`` for hundreds (IHDP: ``dataset="ihdp"`` wants ``learner_preset="small"``).
     Learners are seeded by the replicate's seed on the world and a table, by ``seed`` on IHDP.
+    ``trim``: overlap trimming before PSM, IPW and AIPW, ``"crump"`` (the default: drop units whose
+    propensity lies outside the optimal region of Crump et al. 2009, usually [0.1, 0.9]) or ``"none"``
+    (propensities only clipped to [0.01, 0.99]). Trimming changes the estimand to the effect on the units
+    kept, which the results say (``share_trimmed``) and the truth is scored on; it is the default because
+    without it a few units with propensities near 0 or 1 carry most of the weight and the interval is
+    wide or wrong, and a randomised design (a constant propensity) trims nothing.
     """
 
     seed: int = 0
@@ -82,6 +89,7 @@ class Config(StudyConfig):
     n_realizations: int = 9
     methods: tuple[str, ...] = ()
     learner_preset: str = "large"
+    trim: str = "crump"
 
     @property
     def source(self) -> str:
@@ -118,6 +126,8 @@ def check(config: Config) -> list[str]:
         problems.append(f"n_seeds must be at least 1, got {config.n_seeds}")
     if not 0 < config.test_fraction < 1:
         problems.append(f"test_fraction must lie in (0, 1), got {config.test_fraction}")
+    if config.trim not in TRIM_RULES:
+        problems.append(f"trim must be one of {TRIM_RULES}, got {config.trim!r}")
     if config.source == "world":
         problems += world_problems_of("campaign", n_users=config.n_users, assignment=config.assignment,
                                       confounding=config.confounding)
@@ -155,49 +165,85 @@ def replicates(config: Config) -> Iterator[tuple[int, CausalData, np.ndarray, np
 
 @dataclass
 class AverageReport:
-    """Average effects plus the diagnostics behind them (propensity, balance, overlap)."""
+    """Average effects plus the diagnostics behind them (propensity, balance, overlap, sensitivity).
+
+    ``propensity`` is the data's column when given, else the cross-fitted estimate (the diagnostics and the
+    test split's weights read it); ``design_propensity`` is the one the estimates used: the same on
+    observational data, the data's column or the treated share in a randomised design. ``overlap`` holds
+    ``overlap_summary`` plus the trimming (``share_trimmed``, ``trim_low``, ``trim_high``); ``e_values`` maps
+    ``(method, estimand)`` to the E-values of the estimate and of its interval (observational data only).
+    """
 
     effects: list[average.AverageEffect]
     propensity: np.ndarray
+    design_propensity: np.ndarray
     balance: pd.DataFrame
     overlap: dict[str, float]
     extra: list[average.AverageEffect] = field(default_factory=list)
+    e_values: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
     def rows(self, tau: np.ndarray | None = None, t: np.ndarray | None = None) -> list[dict]:
-        """Tidy rows: ``ate``/``att`` with ``ci_low``/``ci_high`` per method, and ``ate_error`` with truth."""
+        """Tidy rows: per method ``ate``/``att`` with ``<estimand>_ci_low``/``_ci_high``, ``share_trimmed`` for
+        the trimmed ones, ``<estimand>_e_value``/``_e_value_ci`` on observational data, and with the truth
+        ``<estimand>_error`` against the true effect of the same (trimmed) units."""
         rows = []
         for eff in self.effects + self.extra:
             rows += eff.rows()
-            if tau is not None:
-                target = tau if eff.estimand == "ate" else tau[np.asarray(t) == 1]
+            if eff.population is not None and eff.estimand == "ate":
+                rows.append({"model": eff.method, "metric": "share_trimmed", "value": self.overlap["share_trimmed"]})
+            if (eff.method, eff.estimand) in self.e_values:
+                point, limit = self.e_values[eff.method, eff.estimand]
+                rows += [{"model": eff.method, "metric": f"{eff.estimand}_e_value", "value": point},
+                         {"model": eff.method, "metric": f"{eff.estimand}_e_value_ci", "value": limit}]
+            if tau is not None and t is not None:
+                units = np.ones(len(tau), bool) if eff.population is None else eff.population
+                target = tau[units] if eff.estimand == "ate" else tau[units & (np.asarray(t) == 1)]
                 rows.append({"model": eff.method, "metric": f"{eff.estimand}_error",
                              "value": ate_error(eff.estimate, target)})
         return [{**row, "split": "all"} for row in rows]
 
 
-def average_effects(data: CausalData, randomised: bool = False, n_boot: int = 200,
+def average_effects(data: CausalData, randomised: bool = False, trim: str = "crump", n_boot: int = 200,
                     random_state: int = 0) -> AverageReport:
-    """Difference in means, PSM, IPW and AIPW (plus 2SLS / DID when the data carry an instrument / pre-post).
+    """Difference in means, then PSM, IPW and AIPW (ATE and ATT each), plus 2SLS / DID when the data carry an
+    instrument / pre-post.
 
-    The propensity is the data's own column when given, else cross-fitted logistic regression.
-    In a randomised study the estimated propensity only serves the diagnostics; in an observational one
-    a lack of overlap raises ``lab.core.IdentificationError``.
+    The propensity is the data's column when given, else a cross-fitted regularised logistic regression. In a
+    randomised study the estimates use the design propensity (the column, else the treated share), so IPW
+    equals the difference in means and AIPW only adjusts for covariates; the estimated propensity serves the
+    diagnostics. In an observational one a lack of overlap raises ``lab.core.IdentificationError``, and
+    each estimate gets its E-values. ``trim="crump"`` drops the units outside ``average.crump_bounds``
+    before PSM, IPW and AIPW (their ``population``); ``"none"`` keeps every unit.
     """
     e = data.propensity
     if e is None:
         e = average.estimate_propensity(data.X, data.t, random_state=random_state)
+    design = e if not randomised else (data.propensity if data.propensity is not None
+                                      else np.full(len(data), data.t.mean()))
     if not randomised:
         average.check_overlap(data.t, e)
-    psm, matched_t, matched_c = average.psm(data.t, data.y, e, n_boot=n_boot, random_state=random_state)
-    effects = [average.difference_in_means(data.t, data.y), psm, average.ipw(data.t, data.y, e),
-               average.aipw(data.X, data.t, data.y, e, n_folds=3, random_state=random_state)]
+    low, high = average.crump_bounds(design) if trim == "crump" else (0.0, 1.0)
+    kept = (design >= low) & (design <= high)
+    sample = data.subset(np.flatnonzero(kept))
+    adjusted, matching_weights = average.psm(sample.t, sample.y, design[kept], n_boot=n_boot,
+                                             random_state=random_state)
+    adjusted += average.ipw(sample.t, sample.y, design[kept])
+    adjusted += average.aipw(sample.X, sample.t, sample.y, design[kept], n_folds=3, random_state=random_state)
+    for eff in adjusted:
+        eff.population = kept
     extra = []
     if data.instrument is not None:
         extra.append(average.two_stage_least_squares(data.y, data.t, data.instrument, data.X))
     if data.post is not None:
         extra.append(average.difference_in_differences(data.y, data.t, data.post, data.X))
-    return AverageReport(effects, e, average.balance_table(data.X, data.t, e, (matched_t, matched_c)),
-                         average.overlap_summary(data.t, e), extra)
+    binary = bool(np.isin(data.y, (0.0, 1.0)).all())
+    e_values = {} if randomised else {(eff.method, eff.estimand): average.e_values(eff, float(data.y.std()), binary)
+                                      for eff in adjusted}
+    overlap = {**average.overlap_summary(data.t, e), "share_trimmed": float(1 - kept.mean()), "trim_low": low,
+               "trim_high": high}
+    return AverageReport([average.difference_in_means(data.t, data.y), *adjusted], e, design,
+                         average.balance_table(data.X, data.t, design, matching_weights, kept), overlap, extra,
+                         e_values)
 
 
 def fit_and_score(methods: tuple[str, ...], train: CausalData, test: CausalData, params: dict | None = None,
@@ -206,7 +252,7 @@ def fit_and_score(methods: tuple[str, ...], train: CausalData, test: CausalData,
     """Fit each learner on ``train``; return tidy rows, out-of-sample effects per method, and fitted models.
 
     Rows (``split=all`` unless said): ``ate`` (mean estimated effect over train and test) with
-    ``ci_low``/``ci_high`` (``plug_in_ate``), ``fit_seconds``; with truth ``pehe`` (``split`` train/test)
+    ``ate_ci_low``/``ate_ci_high`` (``plug_in_ate``), ``fit_seconds``; with truth ``pehe`` (``split`` train/test)
     and ``ate_error``; with ``ranking`` the Qini / AUUC / uplift@k of the test set (``split=test``;
     ``test_weights``: inverse-propensity weights for observational test data). ``oracle`` in ``methods``
     scores the true effects (it is not fitted, so it has no ``fit_seconds``).
@@ -289,7 +335,8 @@ def run(config: Config) -> StudyResult:
     with stopwatch() as clock:
         rows: list[dict] = []
         for seed, data, train_rows, test_rows in replicates(config):
-            report = average_effects(data, randomised=not config.observational, random_state=seed)
+            report = average_effects(data, randomised=not config.observational, trim=config.trim,
+                                     random_state=seed)
             train, test = data.subset(train_rows), data.subset(test_rows)
             weights = average.ipw_weights(test.t, report.propensity[test_rows]) if config.observational else None
             learner_seed = config.seed if config.source == "ihdp" else seed
@@ -338,11 +385,26 @@ def data_summary(result: StudyResult) -> str:
 
 
 def balance_summary(result: StudyResult) -> str:
-    """The largest standardised mean difference before and after adjustment, and the overlap, in Markdown."""
-    report = result.artefacts["report"]
-    worst = report.balance.abs().max()
-    return (f"Largest |SMD|: {worst['before']:.2f} before, {worst['ipw']:.2f} after IPW, {worst['matched']:.2f} "
-            f"after matching. {report.overlap['share_outside']:.1%} of units have a propensity outside [0.05, 0.95].")
+    """The largest standardised mean difference before and after adjustment, the overlap and the trimming,
+    and which propensity the estimates used, in Markdown."""
+    config, report = result.config, result.artefacts["report"]
+    assert isinstance(config, Config)
+    worst, overlap = report.balance.abs().max(), report.overlap
+    text = (f"Largest |SMD|: {worst['before']:.2f} before, {worst['ipw']:.2f} after IPW, {worst['matched']:.2f} "
+            f"after matching. {overlap['share_outside']:.1%} of units have a propensity outside [0.05, 0.95].")
+    if config.observational:
+        text += " The estimates use the propensity shown."
+    else:
+        design = "the data's propensity column" if config.propensity_col else "the treated share"
+        text += (f" The assignment is randomised, so the estimates use the design propensity ({design}); the "
+                 f"cross-fitted propensity shown, which a random assignment should leave near the treated share, "
+                 f"ranges from {report.propensity.min():.3f} to {report.propensity.max():.3f} and only serves "
+                 f"this diagnosis.")
+    if config.trim == "none":
+        return text + " No overlap trimming (`trim=\"none\"`): propensities are clipped to [0.01, 0.99]."
+    return text + (f" Crump trimming kept units with a propensity in [{overlap['trim_low']:.3f}, "
+                   f"{overlap['trim_high']:.3f}] and dropped **{overlap['share_trimmed']:.1%}** of them: PSM, IPW "
+                   f"and AIPW estimate the effect on the units kept (the overlap population), not on all units.")
 
 
 def average_table(result: StudyResult) -> pd.DataFrame:
@@ -377,6 +439,18 @@ def verdict(result: StudyResult) -> str:
     reference = ("a naive (confounded) difference in means" if config.observational
                  else "the randomised difference in means")
     lines = [f"- **Average effect:** AIPW estimates {aipw_ate:+.4f} per unit against {reference} of {naive:+.4f}."]
+    aipw = result.results[result.results["model"] == "aipw"].groupby("metric")["value"].mean()
+    lines.append(f"- **Effect on the treated (ATT):** AIPW {aipw['att']:+.4f} (95% CI {aipw['att_ci_low']:+.4f} to "
+                 f"{aipw['att_ci_high']:+.4f}) against an ATE of {aipw_ate:+.4f} (CI {aipw['ate_ci_low']:+.4f} to "
+                 f"{aipw['ate_ci_high']:+.4f}).")
+    if aipw["share_trimmed"] > 0:
+        lines.append(f"- **Overlap:** Crump trimming dropped {aipw['share_trimmed']:.1%} of units with extreme "
+                     f"propensities; PSM, IPW and AIPW are effects on the units kept, not on everyone.")
+    if "ate_e_value" in aipw:
+        lines.append(f"- **Sensitivity (E-value):** to explain AIPW's ATE away, an unobserved confounder would need a "
+                     f"risk ratio of {aipw['ate_e_value']:.2f} with both the treatment and the outcome (beyond the "
+                     f"measured covariates); {aipw['ate_e_value_ci']:.2f} would move its interval to include zero "
+                     f"(1 = no confounding needed).")
     if art["truth"]:
         errors = result.results[result.results["metric"] == "ate_error"].groupby("model")["value"].mean()
         lines.append(f"- Against the truth, AIPW's ATE error is {errors['aipw']:.4f} vs {errors['diff_in_means']:.4f} "
