@@ -402,6 +402,8 @@ def balance_summary(result: StudyResult) -> str:
                  f"this diagnosis.")
     if config.trim == "none":
         return text + " No overlap trimming (`trim=\"none\"`): propensities are clipped to [0.01, 0.99]."
+    if overlap["share_trimmed"] == 0:
+        return text + " Crump trimming dropped no unit: every propensity lies in the overlap region."
     return text + (f" Crump trimming kept units with a propensity in [{overlap['trim_low']:.3f}, "
                    f"{overlap['trim_high']:.3f}] and dropped **{overlap['share_trimmed']:.1%}** of them: PSM, IPW "
                    f"and AIPW estimate the effect on the units kept (the overlap population), not on all units.")
@@ -447,10 +449,11 @@ def verdict(result: StudyResult) -> str:
         lines.append(f"- **Overlap:** Crump trimming dropped {aipw['share_trimmed']:.1%} of units with extreme "
                      f"propensities; PSM, IPW and AIPW are effects on the units kept, not on everyone.")
     if "ate_e_value" in aipw:
+        interval = ("its interval already includes zero" if aipw["ate_e_value_ci"] <= 1 else
+                    f"one of {aipw['ate_e_value_ci']:.2f} would move its interval to include zero")
         lines.append(f"- **Sensitivity (E-value):** to explain AIPW's ATE away, an unobserved confounder would need a "
                      f"risk ratio of {aipw['ate_e_value']:.2f} with both the treatment and the outcome (beyond the "
-                     f"measured covariates); {aipw['ate_e_value_ci']:.2f} would move its interval to include zero "
-                     f"(1 = no confounding needed).")
+                     f"measured covariates); {interval}.")
     if art["truth"]:
         errors = result.results[result.results["metric"] == "ate_error"].groupby("model")["value"].mean()
         lines.append(f"- Against the truth, AIPW's ATE error is {errors['aipw']:.4f} vs {errors['diff_in_means']:.4f} "
