@@ -16,6 +16,9 @@ WORLD_PRESETS: dict[str, dict[str, Any]] = {
     "dense_graph": {"interactions_per_user_day": 2.0, "edges_per_user_day": 0.3},
     # One campaign and its outcome, no history to speak of (uplift): two days, the shift between them.
     "campaign": {"n_days": 2, "shift_days": (1,)},
+    # Long enough for the regional pricing change to have a pre and a post period of 6 days each (the
+    # quasi-experiments: difference in differences and synthetic control on the region x day panel).
+    "natural_experiments": {"n_days": 12, "shift_days": (8,)},
 }
 
 
