@@ -17,7 +17,7 @@ from lab.uplift import (EFFECT_LEARNERS, CausalData, average, fit_offer_effects,
 from lab.uplift.evaluate import (auuc, perfect_qini_score, pehe, qini_coefficient, qini_truth, uplift_at,
                                  uplift_curve)
 from lab.uplift.ihdp import ihdp_dir, ihdp_split, load_ihdp
-from lab.uplift.study import Config, average_effects, balance_summary, run, verdict
+from lab.uplift.study import Config, average_effects, balance_summary, quasi_experiment_table, run, verdict
 
 TINY = {"causal_forest": {"n_estimators": 8}, "uplift_forest": {"n_estimators": 5},
         "tarnet": {"max_epochs": 2, "rep_dim": 8, "head_dim": 8},
@@ -311,6 +311,13 @@ def test_study_run_follows_the_results_contract(tmp_path):
     assert metrics["headline"]["best_learner"] in {"s_learner", "uplift_forest"} and metrics["runtime_seconds"] > 0
     assert "AIPW estimates" in verdict(result) and "E-value" in verdict(result) and "ATT" in verdict(result)
     assert "Crump trimming" in balance_summary(result)
+    quasi = results[results["model"].isin(["rdd", "did", "synthetic_control", "iv"])]
+    wide = quasi.pivot_table(index="model", columns="metric", values="value")
+    assert len(wide) == 4 and set(wide.columns) == {"estimate", "true_effect", "ci_low", "ci_high"}
+    centred = wide.drop(index="rdd")  # rdd's robust interval is centred on its bias-corrected estimate
+    assert ((centred["ci_low"] < centred["estimate"]) & (centred["estimate"] < centred["ci_high"])).all()
+    assert (wide["ci_low"] < wide["ci_high"]).all() and (wide["true_effect"] > 0).all()
+    assert quasi_experiment_table(result)["true_effect"].notna().all() and "Quasi-experiments" in verdict(result)
 
 
 def test_study_on_a_researchers_table_ranks_without_truth(tmp_path):
@@ -319,6 +326,7 @@ def test_study_on_a_researchers_table_ranks_without_truth(tmp_path):
     X.assign(treat=t, outcome=y).to_csv(path, index=False)
     result = run(Config(data_path=str(path), treatment_col="treat", outcome_col="outcome", methods=("s_learner",)))
     assert "oracle" not in set(result.results["model"]) and "pehe" not in set(result.results["metric"])
+    assert quasi_experiment_table(result).empty  # natural experiments are the world's
     assert result.headline["best_learner"] == "s_learner" and "best_qini" in result.headline
     assert "**Ranking:**" in verdict(result)
 

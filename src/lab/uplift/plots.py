@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.figure import Figure
 
 from lab.core import StudyResult
 from lab.uplift import evaluate
+from lab.uplift.designs import DESIGNS
 from lab.uplift.evaluate import perfect_qini_score, qini_curve, uplift_curve
 
 
@@ -125,3 +127,26 @@ def effect_drivers(result: StudyResult) -> Figure:
 
 __all__ = ["average_effects", "balance_overlap", "effect_drivers", "effects_vs_truth", "qini_uplift",
            "uplift_by_decile"]
+
+
+def quasi_experiments(result: StudyResult) -> Figure | None:
+    """Each natural experiment's estimate and 95% interval as a share of its true effect (1 = the truth),
+    one point per replicate; None off the world."""
+    rows = result.results[result.results["model"].isin(list(DESIGNS))]
+    if rows.empty:
+        return None
+    wide = rows.pivot_table(index=["model", "seed"], columns="metric", values="value").reset_index()
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for i, design in enumerate(DESIGNS):
+        one = wide[wide["model"] == design]
+        truth, estimate = one["true_effect"].to_numpy(float), one["estimate"].to_numpy(float)
+        low, high = one["ci_low"].to_numpy(float), one["ci_high"].to_numpy(float)
+        ax.errorbar(estimate / truth, i + 0.1 * np.arange(len(one)), xerr=[(estimate - low) / truth,
+                                                                           (high - estimate) / truth],
+                    fmt="o", capsize=4, color=f"C{i}")
+    ax.axvline(1.0, color="k", ls="--", label="true effect")
+    ax.set_yticks(range(len(DESIGNS)), list(DESIGNS))
+    ax.set_xlabel("estimate / true effect (95% interval)")
+    ax.set_title("Quasi-experiments against their truth")
+    ax.legend(fontsize=8)
+    return fig
