@@ -8,16 +8,12 @@ simulated power within 0.03 of the design's nominal 0.8; the notebook at default
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-import tempfile
-import time
 import warnings
 
 import numpy as np
 
 from lab.experiments.study import Config, run
-from lab.paths import REPO_ROOT
+from timing import notebook_seconds
 
 
 def verdict(met: bool) -> str:
@@ -60,14 +56,8 @@ def main() -> None:
     print(f"BAR power: simulated {np.round(f['power'], 4).tolist()} vs nominal {np.round(f['nominal'], 4).tolist()}, "
           f"worst gap {power_gap:.4f} over {args.replicates:,} tests per seed -> {verdict(power_gap <= 0.03)}")
     if not args.skip_notebook:
-        with tempfile.TemporaryDirectory() as tmp:
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "papermill", "-k", "lab", "notebooks/80_ab_testing.ipynb",
-                            f"{tmp}/out.ipynb", "-p", "output_dir", f"{tmp}/outputs", "--no-progress-bar"],
-                           cwd=REPO_ROOT, check=True, capture_output=True)
-            seconds = time.perf_counter() - started
+        seconds = notebook_seconds("80_ab_testing.ipynb")
         print(f"BAR notebook_runtime: {seconds:.0f} s at default scale (bar 120 s) -> {verdict(seconds < 120)}")
-
 
 if __name__ == "__main__":
     main()

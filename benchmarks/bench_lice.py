@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import argparse
 import resource
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 
 from lab.explain.study import ARI_BAR, FIDELITY_BAR, Config, run
+from timing import notebook_seconds
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def explain(config: Config, label: str) -> pd.DataFrame:
@@ -75,12 +72,7 @@ def main() -> None:
             explain(Config(data_path=str(path), target_col="Status", n_seeds=1), f"credit_data n={len(credit)}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if not args.skip_notebook:
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "papermill", "-k", "lab", "notebooks/30_lice_explanation.ipynb",
-                            f"{tmp}/out.ipynb", "-p", "output_dir", f"{tmp}/outputs", "--no-progress-bar"],
-                           cwd=REPO, check=True, capture_output=True)
-            print(f"notebook at default scale: {time.perf_counter() - t0:.0f}s wall (bar: 120s)")
+        print(f"notebook at default scale: {notebook_seconds('30_lice_explanation.ipynb'):.0f}s wall (bar: 120s)")
 
 
 if __name__ == "__main__":

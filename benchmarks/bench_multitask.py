@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import argparse
 import resource
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
 import pandas as pd
 
 from lab.multitask.study import GRAPH_MODEL, Config, bar_gap, run
+from timing import notebook_seconds
 
-REPO = Path(__file__).resolve().parents[1]
 SHOWN = ["multi_stage", "cascade", "multi_stage_mlp", "cascade_mlp", "shared_bottom", "mmoe", "ple", "funnel_aware",
          "multi_objective_graph", "multi_objective_graph_single", "multi_objective_graph_fixed_weights",
          "multi_objective_graph_gradnorm", "oracle"]
@@ -67,12 +62,7 @@ def main() -> None:
           f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
     if args.notebook:
-        with tempfile.TemporaryDirectory() as tmp:
-            start = time.perf_counter()
-            subprocess.run([str(Path(sys.executable).parent / "papermill"), "-k", "lab", "--no-progress-bar",
-                            str(REPO / "notebooks" / "20_multitask_segmentation.ipynb"), f"{tmp}/out.ipynb",
-                            "-p", "output_dir", f"{tmp}/run"], check=True, cwd=REPO)
-            seconds = time.perf_counter() - start
+        seconds = notebook_seconds("20_multitask_segmentation.ipynb")
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = children.ru_utime + children.ru_stime
         print(f"BAR notebook at default scale: {seconds:.1f} s wall ({cpu:.1f} s CPU in papermill + kernel; wall on a "
