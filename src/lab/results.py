@@ -39,6 +39,8 @@ SPLITS = {
     "all": "every unit: descriptive figures and whole-sample estimates",
     "train": "the rows a model was fitted on (in-sample)",
     "test": "held-out rows: users outside the training split, or days after training ends (out-of-sample)",
+    "approved": "held-out applicants the lender approved (the population a scorecard is trained on)",
+    "through_the_door": "every held-out applicant, approved or rejected (the population a scorecard decides on)",
 }
 TIMING_SUFFIX = "_seconds"
 

@@ -4,13 +4,15 @@ learners or the simulated world's truth. ``study`` holds the notebook's ``Config
 ``plots`` its figures."""
 from lab.allocate.solvers import (NOTHING, Allocation, Problem, evaluate, is_feasible, make_problem,
                                   solve_dual, solve_greedy, solve_lp, solve_milp, solve_random)
-from lab.allocate.values import (COST, VALUE, offers_of, oracle_values, read_values, response_values,
-                                 synthetic_values, ticket_values, to_problem, true_incremental_value,
-                                 uplift_values, validate_values)
+from lab.allocate.values import (COST, OBJECTIVES, VALUE, customer_values, default_probabilities,
+                                 objective_values, offers_of, oracle_values, read_values, response_values,
+                                 synthetic_values, ticket_values, to_problem, true_defaults,
+                                 true_incremental_profit, true_incremental_value, uplift_values, validate_values)
 
 __all__ = [
-    "COST", "NOTHING", "VALUE", "Allocation", "Problem", "evaluate", "is_feasible", "make_problem",
-    "offers_of", "oracle_values", "read_values", "response_values", "solve_dual", "solve_greedy", "solve_lp",
-    "solve_milp", "solve_random", "synthetic_values", "ticket_values", "to_problem", "true_incremental_value",
+    "COST", "NOTHING", "OBJECTIVES", "VALUE", "Allocation", "customer_values", "default_probabilities", "evaluate",
+    "is_feasible", "make_problem", "objective_values", "offers_of", "oracle_values", "Problem", "read_values",
+    "response_values", "solve_dual", "solve_greedy", "solve_lp", "solve_milp", "solve_random", "synthetic_values",
+    "ticket_values", "to_problem", "true_defaults", "true_incremental_profit", "true_incremental_value",
     "uplift_values", "validate_values",
 ]

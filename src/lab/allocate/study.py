@@ -20,8 +20,8 @@ import pandas as pd
 
 from lab.allocate.solvers import (Allocation, Problem, evaluate, solve_dual, solve_greedy, solve_milp,
                                   solve_random)
-from lab.allocate.values import (COST, offers_of, oracle_values, read_values, response_values, ticket_values,
-                                 to_problem, true_incremental_value, uplift_values)
+from lab.allocate.values import (COST, OBJECTIVES, objective_values, offers_of, oracle_values, read_values,
+                                 response_values, ticket_values, to_problem, true_incremental_value, uplift_values)
 from lab.core import StudyConfig, StudyResult, mean_std_table, refuse, stopwatch, world_for, world_problems_of
 from lab.data import World
 
@@ -44,6 +44,9 @@ class Config(StudyConfig):
     users an offer may reach, as a share of all users. ``roi_floor``: 0 = none, else the least value per
     unit of cost an offer must return. ``budget_grid``: budgets per user of the sweep. ``uplift_learner``:
     the ``lab.uplift`` learner behind the planning table. HiGHS runs up to ``milp_max_users`` users.
+    ``objective``: what the planning table values, ``conversion`` (incremental transaction value),
+    ``profit`` (incremental revenue less expected loss and the offer's cost) or ``clv`` (incremental
+    12-month customer value less the cost); see ``lab.allocate.values.objective_values``.
     """
 
     seed: int = 0
@@ -59,6 +62,7 @@ class Config(StudyConfig):
     uplift_learner: str = "causal_forest"
     milp_max_users: int = 20_000
     milp_time_limit: float = 120.0
+    objective: str = "conversion"
 
 
 def campaign_budget(n_users: int, budget: float = 0.0, budget_per_user: float = 0.0) -> float:
@@ -166,7 +170,9 @@ def _value_tables(config: Config, repetition: int) -> tuple[pd.DataFrame, dict[s
     with stopwatch() as response_clock:
         response = response_values(world, repetition, ticket=ticket)
     with stopwatch() as uplift_clock:
-        uplift = uplift_values(world, config.uplift_learner, repetition, ticket=ticket)
+        uplift = (uplift_values(world, config.uplift_learner, repetition, ticket=ticket)
+                  if config.objective == "conversion" else
+                  objective_values(world, config.objective, config.uplift_learner, repetition, ticket=ticket))
     fits = [{"model": model, "metric": "fit_seconds", "value": clock["seconds"]}
             for model, clock in (("ticket_model", ticket_clock), ("response_model", response_clock),
                                  ("uplift_model", uplift_clock))]
@@ -180,6 +186,11 @@ def check(config: Config) -> list[str]:
     problems = []
     if config.n_seeds < 1:
         problems.append(f"n_seeds must be at least 1, got {config.n_seeds}")
+    if config.objective not in OBJECTIVES:
+        problems.append(f"objective must be one of {list(OBJECTIVES)}, got {config.objective!r}")
+    elif config.objective != "conversion" and config.data_path:
+        problems.append(f"objective {config.objective!r} needs the simulated world (data_path=''): a value table "
+                        "already holds its values")
     if not config.budget_grid or any(b <= 0 for b in config.budget_grid):
         problems.append(f"budget_grid must hold positive budgets per user, got {list(config.budget_grid)}")
     table = pd.DataFrame({"user_id": range(config.n_users)})  # the simulated world's users, before any value

@@ -187,3 +187,106 @@ def true_incremental_value(world: World, allocation: Allocation) -> float:
     values = truth[[f"{VALUE}{o}" for o in allocation.offers]].to_numpy()
     given = np.flatnonzero(allocation.assignment != NOTHING)
     return float(values[given, allocation.assignment[given]].sum())
+
+
+OBJECTIVES = ("conversion", "profit", "clv")
+
+
+def _no_offer_conversion(world: World, random_state: int) -> np.ndarray:
+    """P(convert | no offer) per user, from the users given no offer."""
+    users, outcomes = world.observed["users"], _outcomes(world)
+    control = (outcomes["offer"].astype(str) == "none").to_numpy()
+    model = make_pipeline(_tree_encoder(), HistGradientBoostingClassifier(
+        max_iter=150, learning_rate=0.05, min_samples_leaf=20, random_state=random_state))
+    with limit_threads(1):
+        model.fit(users[control], outcomes.loc[control, "converted"].to_numpy())
+        return model.predict_proba(users)[:, 1]
+
+
+def default_probabilities(world: World, random_state: int = 0) -> np.ndarray:
+    """P(default | drawdown) per user, learned from the defaults of the drawn loans (``loans``)."""
+    users = world.observed["users"]
+    loans = world.observed["loans"]
+    drawn = loans[(loans["drawn"] == 1) & loans["defaulted"].notna()]
+    if drawn["defaulted"].nunique() < 2:
+        raise IdentificationError(f"loans: {len(drawn)} drawn loans without both defaults and repayments; "
+                                  "cannot learn a probability of default")
+    rows = users.set_index("user_id").loc[drawn["user_id"]].reset_index()
+    model = make_pipeline(_tree_encoder(), HistGradientBoostingClassifier(
+        max_iter=100, learning_rate=0.05, max_depth=3, min_samples_leaf=50, l2_regularization=1.0,
+        random_state=random_state))
+    with limit_threads(1):
+        model.fit(rows, drawn["defaulted"].to_numpy(dtype=np.int64))
+        return model.predict_proba(users)[:, 1]
+
+
+def customer_values(world: World, random_state: int = 0) -> np.ndarray:
+    """Expected 12-month profit of a user who draws down, learned from the customers' observed
+    discounted monthly profits (``account_months``: interest less default losses and action costs)."""
+    from lab.data.world.lifecycle import MONTHLY_DISCOUNT
+
+    users, months = world.observed["users"], world.observed["account_months"]
+    profit = (months["profit"] * MONTHLY_DISCOUNT ** months["month"]).groupby(months["user_id"]).sum()
+    rows = users.set_index("user_id").loc[profit.index].reset_index()
+    model = make_pipeline(_tree_encoder(), HistGradientBoostingRegressor(
+        max_iter=150, learning_rate=0.05, max_depth=4, min_samples_leaf=30, random_state=random_state))
+    with limit_threads(1):
+        model.fit(rows, profit.to_numpy(dtype=np.float64))
+        return model.predict(users)
+
+
+def objective_values(world: World, objective: str, learner: str = "x_learner", random_state: int = 0,
+                     ticket: np.ndarray | None = None, tau: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The value table of one allocation ``objective`` (all from the observed tables):
+
+    * ``conversion``: incremental transaction value, estimated effect x ticket (``uplift_values``);
+    * ``profit``: incremental expected profit, effect x ticket x (margin - PD x LGD), less the margin a
+      rate discount gives up on users who would have drawn down anyway, less the offer's cost;
+    * ``clv``: effect x expected 12-month profit of a customer (``customer_values``), less the cost.
+
+    ``ticket`` (``ticket_values``) and ``tau`` (``lab.uplift.fit_offer_effects`` with ``learner``) are
+    fitted here unless given, so that several objectives can share them.
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    from lab.data.world.credit import LGD, MARGIN, RATE_DISCOUNT_MARGIN
+    from lab.uplift import fit_offer_effects
+
+    ticket = ticket_values(world, random_state) if ticket is None else ticket
+    if tau is None:
+        with limit_threads(1):
+            tau = fit_offer_effects(world, learner=learner, random_state=random_state)
+    tau = tau.set_index("user_id").loc[world.observed["users"]["user_id"]]
+    if objective == "conversion":
+        return _frame(world, {o: tau[f"tau_{o}"].to_numpy(np.float64) * ticket for o in OFFERS[1:]})
+    if objective == "profit":
+        p_default, p_none = default_probabilities(world, random_state), _no_offer_conversion(world, random_state)
+        columns = {}
+        for offer in OFFERS[1:]:
+            margin = MARGIN - RATE_DISCOUNT_MARGIN * (offer == "rate_discount")
+            given_up = p_none * ticket * (MARGIN - margin)
+            columns[offer] = (tau[f"tau_{offer}"].to_numpy() * ticket * (margin - p_default * LGD) - given_up
+                              - OFFER_COST[offer])
+        return _frame(world, columns)
+    value = customer_values(world, random_state)
+    return _frame(world, {o: tau[f"tau_{o}"].to_numpy() * value - OFFER_COST[o] for o in OFFERS[1:]})
+
+
+def true_incremental_profit(world: World, allocation: Allocation) -> float:
+    """Sum over the users given an offer of its true incremental expected profit (the oracle's
+    ``expected_profit_<offer> - expected_profit_none``: revenue less expected loss less the offer's cost)."""
+    credit = world.oracle["credit"].set_index("user_id").loc[world.observed["users"]["user_id"]]
+    gain = np.stack([credit[f"expected_profit_{o}"] - credit["expected_profit_none"] for o in allocation.offers], 1)
+    given = np.flatnonzero(allocation.assignment != NOTHING)
+    return float(gain[given, allocation.assignment[given]].sum())
+
+
+def true_defaults(world: World, allocation: Allocation) -> float:
+    """Expected defaulted loans the allocation's offers add: per user given an offer, its true effect on
+    drawing down times the true PD."""
+    ids = world.observed["users"]["user_id"]
+    effects = world.oracle["effects"].set_index("user_id").loc[ids]
+    p_default = world.oracle["credit"].set_index("user_id").loc[ids, "p_default"].to_numpy(np.float64)
+    tau = np.stack([effects[f"tau_{o}"].to_numpy(np.float64) for o in allocation.offers], 1)
+    given = np.flatnonzero(allocation.assignment != NOTHING)
+    return float((tau[given, allocation.assignment[given]] * p_default[given]).sum())

@@ -114,6 +114,9 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
                nullable=True),
         Column("months_on_book", "int", "months observed after drawdown; empty where no loan was drawn",
                required=False, nullable=True, minimum=0),
+        Column("term_months", "int", "the loan's term in months", required=False, nullable=True, minimum=1),
+        Column("rate", "float", "the loan's yearly interest rate (0.14 = 14%)", required=False, nullable=True,
+               minimum=0),
     ),
     "reminders": (
         Column("user_id", "id", "user (must exist in users)"),
