@@ -180,6 +180,47 @@ def _allocate_cases() -> dict[str, Case]:
     return {}
 
 
+# --- value ---------------------------------------------------------------------------------------
+def _value_cases() -> dict[str, Case]:
+    """The scorecard takes applicants with -1 for no performance, the two-part model a table of outcomes,
+    RFM its three columns: small data for each."""
+    import numpy as np
+    import pandas as pd
+
+    from lab.value import RFMBaseline, TwoPartValue, WoEScorecard, ZILNRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 3))
+
+    def applicants():
+        frame = pd.DataFrame(X, columns=["a", "b", "c"])
+        y = (rng.random(600) < 1 / (1 + np.exp(2 - X[:, 0]))).astype(int)
+        return (frame, np.where(X[:, 1] > 0.5, -1, y)), (frame,)
+
+    def values():
+        drawn = (rng.random(600) < 0.3).astype(int)
+        return (X, np.maximum(X[:, 0] + 1, 0) * drawn), (X,)
+
+    def outcomes():
+        drawn = (rng.random(600) < 0.4).astype(int)
+        table = pd.DataFrame({"drawn": drawn, "revenue": np.exp(X[:, 0]) * 100 * drawn,
+                              "amount": np.exp(X[:, 1]) * 1000 * drawn,
+                              "defaulted": (rng.random(600) < 0.2).astype(int) * drawn})
+        return (X, table), (X,)
+
+    def rfm():
+        frame = pd.DataFrame(np.abs(X), columns=["recency", "frequency", "monetary"])
+        return (frame, frame["frequency"].to_numpy() * 3), (frame,)
+
+    return {
+        "WoEScorecard": Case(lambda: WoEScorecard(reject_inference="parcelling"), applicants,
+                             ("predict_proba", "points")),
+        "ZILNRegressor": Case(lambda: ZILNRegressor(max_epochs=2, hidden=(8,)), values, ("predict",)),
+        "TwoPartValue": Case(TwoPartValue, outcomes, ("predict", "predict_given_drawdown")),
+        "RFMBaseline": Case(RFMBaseline, rfm, ("predict",)),
+    }
+
+
 def _sklearn_estimators() -> list[BaseEstimator]:
     """Exported estimators that take ``(X, y)``: each passes ``check_estimator``."""
     from lab.core import UserEncoder
@@ -188,7 +229,7 @@ def _sklearn_estimators() -> list[BaseEstimator]:
 
 
 CASES = {**_core_cases(), **_lookalike_cases(), **_multitask_cases(), **_explain_cases(), **_uplift_cases(),
-         **_allocate_cases()}
+         **_allocate_cases(), **_value_cases()}
 
 
 def exported_estimators() -> dict[str, type]:
