@@ -22,7 +22,7 @@ from lab.multitask.baselines import CascadeSelector, MultiStageSelector
 from lab.multitask.evaluate import evaluate_model, oracle_probabilities, top_k
 from lab.multitask.features import FunnelData, build_funnel_data, train_test_rows
 from lab.multitask.models import MultiTaskFunnelClassifier
-from lab.multitask.segments import DrawdownValueModel, assign_tiers, stp_table, tier_table
+from lab.multitask.segments import TIER_NAMES, DrawdownValueModel, assign_tiers, stp_table, tier_table
 
 GRAPH_MODEL = "multi_objective_graph"
 BASELINES = ("multi_stage", "cascade")
@@ -237,8 +237,23 @@ def segments(fit: SeedFit, model: str = GRAPH_MODEL) -> tuple[pd.DataFrame, pd.D
     expected_value = proba[:, -1] * value_model.predict(fit.data[fit.test])
     tiers = assign_tiers(expected_value)
     users = fit.world.observed["users"].set_index("user_id").loc[fit.data.user_ids[fit.test]].reset_index(drop=True)
-    return (tier_table(tiers, proba, fit.labels, expected_value),
-            stp_table(tiers, proba, fit.selected[model], users))
+    table = tier_table(tiers, proba, fit.labels, expected_value)
+    if "credit" in fit.world.oracle:  # the world's expected profit of each user under the offer they were given
+        ids = fit.data.user_ids[fit.test]
+        credit = fit.world.oracle["credit"].set_index("user_id").loc[ids]
+        offers = fit.world.observed["treatments"].set_index("user_id").loc[ids, "offer"].astype(str).to_numpy()
+        profit = np.array([credit[f"expected_profit_{o}"].to_numpy()[i] for i, o in enumerate(offers)])
+        table["true_expected_profit_per_user"] = [profit[tiers == TIER_NAMES.index(t)].mean() for t in table["tier"]]
+    return table, stp_table(tiers, proba, fit.selected[model], users)
+
+
+def tier_rows(tiers: pd.DataFrame, seed: int, model: str = GRAPH_MODEL) -> pd.DataFrame:
+    """Results rows of the tiers' true expected profit per user (``segment`` = the tier), where the world knows it."""
+    if "true_expected_profit_per_user" not in tiers:
+        return pd.DataFrame()
+    return pd.DataFrame({"model": model, "metric": "true_expected_profit_per_user",
+                         "value": tiers["true_expected_profit_per_user"].to_numpy(), "seed": seed,
+                         "segment": tiers["tier"].to_numpy()})
 
 
 def bar_gap(results: pd.DataFrame, metric: str) -> Gap:
@@ -254,6 +269,8 @@ def run(config: Config) -> StudyResult:
         results, fits = compare(config)
         tiers, stp = segments(fits[0])
         mean, _ = _means(results)
+        extra = tier_rows(tiers, fits[0].seed)
+        results = pd.concat([results, extra], ignore_index=True) if len(extra) else results
         auc, captured = bar_gap(results, "auc_drawdown"), bar_gap(results, "drawdowns_captured_at_k")
         headline = {
             "auc_drawdown_multi_objective_graph": mean[(GRAPH_MODEL, "auc_drawdown")],
