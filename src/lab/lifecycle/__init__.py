@@ -1,0 +1,1 @@
+"""LTV as a Markov decision process: which monthly action maximises a customer's discounted lifetime profit?"""
