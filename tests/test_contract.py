@@ -32,6 +32,7 @@ TINY: dict[str, dict] = {
     "30_lice_explanation.ipynb": {"n_users": 500, "n_seeds": 2, "epochs": 4, "max_clusters": 3, "hidden": [8, 4]},
     "40_uplift_study.ipynb": {"n_users": 2500, "methods": ["s_learner", "uplift_forest", "tarnet"]},
     "50_budget_allocation.ipynb": {"n_users": 600, "uplift_learner": "t_learner", "budget_grid": [1.0, 4.0]},
+    "70_lifecycle_policy.ipynb": {"n_users": 4000, "n_rollouts": 3, "max_iter": 10, "gamma_grid": [0.9], "budget_grid": [0.2]},
     "60_risk_and_value.ipynb": {"n_users": 8000, "max_epochs": 3, "allocation_users": 1500,
                                 "uplift_learner": "t_learner"},
     "80_ab_testing.ipynb": {"n_users": 3000, "n_replicates": 200},
