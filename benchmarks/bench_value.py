@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from timing import notebook_seconds
 
+from lab.allocate import objective_values, solve_dual, ticket_values, to_problem, true_incremental_profit
+from lab.core import world_for
 from lab.value.study import Config, run
 
 
@@ -30,6 +32,22 @@ def _value(results: pd.DataFrame, model: str, metric: str, split: str | None = N
 
 def _seeds(values: np.ndarray) -> str:
     return ", ".join(f"{v:,.3f}" for v in values)
+
+
+def with_true_effects(seeds: list[int]) -> dict[str, np.ndarray]:
+    """True incremental profit of each objective planned with the world's true offer effects (the rest of the
+    value table estimated as in the study): what the objectives are worth without the effects' estimation error."""
+    config, out = Config(), {o: [] for o in ("conversion", "profit", "clv")}
+    for seed in seeds:
+        world = world_for(n_users=config.allocation_users, seed=seed)
+        effects = world.oracle["effects"]
+        tau = effects[["user_id", *[c for c in effects if c.startswith("tau_")]]]
+        ticket = ticket_values(world, seed)
+        for objective in out:
+            table = objective_values(world, objective, random_state=seed, ticket=ticket, tau=tau)
+            allocation = solve_dual(to_problem(table, config.budget_per_user * config.allocation_users))
+            out[objective].append(true_incremental_profit(world, allocation))
+    return {o: np.array(v) for o, v in out.items()}
 
 
 def main() -> None:
@@ -67,6 +85,12 @@ def main() -> None:
           f"[{_seeds(profit['conversion'])}], profit {by_profit:,.0f} [{_seeds(profit['profit'])}], clv "
           f"{profit['clv'].mean():,.0f}; true extra defaults {', '.join(f'{o} {v:.2f}' for o, v in defaults.items())}; "
           f"profit vs conversion {100 * gain:+.1f}% (bar >= +10%) -> {'MET' if gain >= 0.10 else 'NOT MET'}")
+
+    truth = with_true_effects(args.seeds)
+    print(f"  diagnostic, planned with the true offer effects: conversion {truth['conversion'].mean():,.0f} "
+          f"[{_seeds(truth['conversion'])}], profit {truth['profit'].mean():,.0f} [{_seeds(truth['profit'])}], clv "
+          f"{truth['clv'].mean():,.0f}; profit vs conversion "
+          f"{100 * (truth['profit'].mean() - truth['conversion'].mean()) / abs(truth['conversion'].mean()):+.1f}%")
 
     if not args.skip_notebook:
         seconds = notebook_seconds("60_risk_and_value.ipynb")
