@@ -62,13 +62,15 @@ class ZILNRegressor(RegressorMixin, BaseEstimator):
 
     Parameters: ``hidden`` layer sizes, ``learning_rate``, ``weight_decay``, ``batch_size``,
     ``max_epochs``, ``patience`` (early stopping on a ``validation_fraction`` of the rows), ``n_threads``
-    and ``random_state``. Features should be scaled (``lab.core.UserEncoder``).
+    and ``random_state``. Features should be scaled (``lab.core.UserEncoder``). The defaults were chosen on
+    worlds of seeds 3-5 (weight decay 1e-3 and patience 10 over 1e-5 and 6: normalised Gini 0.610 vs 0.602),
+    apart from the benchmark's seeds 0-2.
 
     Attributes: ``module_`` the network, ``n_features_in_``, ``history_`` validation losses.
     """
 
-    def __init__(self, hidden: tuple[int, ...] = (64, 32), learning_rate: float = 3e-3, weight_decay: float = 1e-5,
-                 batch_size: int = 2048, max_epochs: int = 60, patience: int = 6, validation_fraction: float = 0.2,
+    def __init__(self, hidden: tuple[int, ...] = (64, 32), learning_rate: float = 3e-3, weight_decay: float = 1e-3,
+                 batch_size: int = 2048, max_epochs: int = 60, patience: int = 10, validation_fraction: float = 0.2,
                  n_threads: int = 1, random_state: int = 0):
         self.hidden = hidden
         self.learning_rate = learning_rate

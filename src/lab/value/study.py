@@ -78,7 +78,7 @@ class Config(StudyConfig):
     n_users: int = 200_000
     test_share: float = 0.3
     parcel_factor: float = 2.0
-    max_epochs: int = 40
+    max_epochs: int = 60
     allocation_users: int = 5000
     budget_per_user: float = 5.0
     uplift_learner: str = "x_learner"
