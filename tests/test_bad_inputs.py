@@ -72,7 +72,7 @@ PARAMETER_CASES = [
     ("unknown_parameter", "multitask.yaml", ["--set", "n_userz=5"], "no notebook of multitask.yaml has such a"),
     ("set_without_value", "multitask.yaml", ["--set", "n_users"], "--set expects key=value"),
     ("set_of_swept_key", "world_overview.yaml", ["--set", "assignment=targeted"], "the spec sweeps it"),
-    ("set_some_studies_lack", "quickstart.yaml", ["--set", "n_seeds=2"], "world_overview has no such parameter"),
+    ("set_some_studies_lack", "quickstart.yaml", ["--set", "n_seeds=2"], "world_overview have no such parameter"),
     ("spec_not_found", "nowhere.yaml", [], "spec not found"),
     ("invalid_yaml", "notebook: [unclosed\n", [], "not valid YAML"),
     ("unknown_spec_key", f"notebook: {MULTITASK}\nparamters: {{}}\n", [], "unknown key(s) ['paramters']"),
