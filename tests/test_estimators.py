@@ -221,6 +221,35 @@ def _value_cases() -> dict[str, Case]:
     }
 
 
+# --- lifecycle -----------------------------------------------------------------------------------
+def _lifecycle_cases() -> dict[str, Case]:
+    """The action-value models take logged transitions (state, action, reward, next state, done) or returns;
+    the state's first column is the month and its third the amount drawn (``DYNAMIC_FEATURES``)."""
+    import numpy as np
+
+    from lab.lifecycle import FittedQ, MonteCarloQ, PessimisticFittedQ
+
+    rng = np.random.default_rng(0)
+    n = 600
+    month = rng.integers(0, 3, n)
+    X = np.column_stack([month, rng.uniform(500, 2000, (n, 2)), rng.normal(size=(n, 3))])
+    X_next = X.copy()
+    X_next[:, 0] = np.minimum(month + 1, 2)
+    action, reward = rng.integers(0, 4, n), rng.normal(10, 5, n)
+    done = month == 2
+
+    def transitions():
+        return (X, action, reward, X_next, done), (X,)
+
+    def returns():
+        return (X, action, reward * (3 - month)), (X,)
+
+    return {"FittedQ": Case(lambda: FittedQ(max_iter=5), transitions, ("predict",)),
+            "MonteCarloQ": Case(lambda: MonteCarloQ(max_iter=5), returns, ("predict",)),
+            "PessimisticFittedQ": Case(lambda: PessimisticFittedQ(n_estimators=2, max_iter=5), transitions,
+                                       ("predict",))}
+
+
 def _sklearn_estimators() -> list[BaseEstimator]:
     """Exported estimators that take ``(X, y)``: each passes ``check_estimator``."""
     from lab.core import UserEncoder
@@ -229,7 +258,7 @@ def _sklearn_estimators() -> list[BaseEstimator]:
 
 
 CASES = {**_core_cases(), **_lookalike_cases(), **_multitask_cases(), **_explain_cases(), **_uplift_cases(),
-         **_allocate_cases(), **_value_cases()}
+         **_allocate_cases(), **_value_cases(), **_lifecycle_cases()}
 
 
 def exported_estimators() -> dict[str, type]:

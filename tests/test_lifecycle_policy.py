@@ -1,6 +1,8 @@
 """Lifecycle policies and off-policy evaluation: OPE of the logging policy is the logged mean return, IPS
 is unbiased on a toy bandit, the observable state is the same on the logs and in a rollout, fitted-Q
-beats doing nothing where acting pays, and bad parameters give one-line errors."""
+beats doing nothing where acting pays, the pessimistic fitted-Q does nothing under a large penalty,
+cross-fitting folds are disjoint and pooled truths are customer-weighted, and bad parameters give
+one-line errors."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,10 +11,10 @@ import pytest
 
 from lab.data import simulate_world
 from lab.data.world.lifecycle import LOGGING_POLICY, Customers, rollout
-from lab.lifecycle.ope import estimates, evaluate_policy, true_value
+from lab.lifecycle.ope import Truth, estimates, evaluate_policy, pooled, true_value
 from lab.lifecycle.policies import (DYNAMIC_FEATURES, Episodes, FittedQ, FixedPolicy, GreedyPolicy, History,
-                                    logged_episodes, policy_probabilities)
-from lab.lifecycle.study import Config, check
+                                    PessimisticFittedQ, logged_episodes, policy_probabilities)
+from lab.lifecycle.study import Config, check, fold_of
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +82,28 @@ def test_fitted_q_beats_no_action_in_truth_when_a_retention_offer_pays():
     assert learned > 1.05 * nothing
 
 
+def test_pessimistic_fitted_q_is_the_ensemble_mean_without_penalty_and_does_nothing_with_a_large_one(episodes):
+    t = episodes.transitions()
+    args = (t["X"], t["action"], t["reward"], t["X_next"], t["done"])
+    plain = PessimisticFittedQ(n_estimators=3, penalty=0.0, max_iter=20).fit(*args, groups=t["row"])
+    mean = np.mean([model.predict(t["X"]) for model in plain.estimators_], axis=0)
+    np.testing.assert_allclose(plain.predict(t["X"]), mean, rtol=1e-9, atol=1e-6)
+    wary = PessimisticFittedQ(n_estimators=3, penalty=1e6, max_iter=20).fit(*args, groups=t["row"])
+    assert (GreedyPolicy(wary).probabilities(t["X"])[:, 0] == 1).all()
+
+
+def test_cross_fitting_folds_are_disjoint_and_pooled_truth_is_customer_weighted(episodes):
+    fold = fold_of(len(episodes.user_id), 2, seed=0)
+    assert abs(np.bincount(fold)[0] - np.bincount(fold)[1]) <= 1
+    train, test = episodes.subset(np.flatnonzero(fold != 0)), episodes.subset(np.flatnonzero(fold == 0))
+    assert not set(train.user_id) & set(test.user_id)
+    a = Truth(np.array([1.0, 3.0]), np.array([1.0]), np.array([[1.0, 0, 0, 0]]))
+    b = Truth(np.array([4.0, 6.0]), np.array([4.0]), np.array([[0, 1.0, 0, 0]]))
+    both = pooled([a, b], [1, 3])
+    assert both.value == pytest.approx(0.25 * 2 + 0.75 * 5)
+    np.testing.assert_allclose(both.action_shares, [[0.25, 0.75, 0, 0]])
+
+
 def test_budget_share_caps_paid_actions(episodes):
     t = episodes.transitions()
     model = FittedQ(0.0, max_iter=5).fit(t["X"], t["action"], t["reward"], t["X_next"], t["done"])
@@ -95,6 +119,8 @@ def test_budget_share_caps_paid_actions(episodes):
     ({"budget_share": 0.0}, "budget_share: must lie in (0, 1]"),
     ({"budget_grid": (0.5, 2.0)}, "budget_grid: every value"),
     ({"n_rollouts": 1}, "n_rollouts: must be at least 2"),
+    ({"n_folds": 1}, "n_folds: must be at least 2"),
+    ({"lcb_penalty": -1.0}, "lcb_penalty: must be at least 0"),
     ({"n_users": 10}, "at least 50 users"),
 ])
 def test_bad_parameters_give_one_line_errors(overrides, message):

@@ -1,1 +1,7 @@
 """LTV as a Markov decision process: which monthly action maximises a customer's discounted lifetime profit?"""
+from lab.lifecycle.ope import Truth, evaluate_policy, true_value
+from lab.lifecycle.policies import (Episodes, FittedQ, FixedPolicy, GreedyPolicy, History, MonteCarloQ,
+                                    PessimisticFittedQ, Policy, logged_episodes)
+
+__all__ = ["Episodes", "FittedQ", "FixedPolicy", "GreedyPolicy", "History", "MonteCarloQ", "PessimisticFittedQ",
+           "Policy", "Truth", "evaluate_policy", "logged_episodes", "true_value"]

@@ -11,11 +11,13 @@ policy's probability of the logged action over the logging propensity, ``w_t`` t
 
 ``true_value`` rolls a policy out in the simulator on the world's customers (``lab.data.world.lifecycle.step``),
 ``n_rollouts`` lives each, with common random numbers across policies (the same seed draws the same
-defaults, churns and top-ups for every policy), so paired differences between policies are tight.
+defaults, churns and top-ups for every policy), so paired differences between policies are tight;
+``pooled`` joins the truths of disjoint groups of customers (the folds of a cross-fitted study).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import stats
@@ -84,14 +86,27 @@ class Truth:
         return self.value - half, self.value + half
 
 
+def pooled(truths: Sequence[Truth], sizes: Sequence[int] | np.ndarray) -> Truth:
+    """The truth over the union of disjoint groups of customers: each group's rollout means, curve and
+    action shares weighted by its number of customers ``sizes``."""
+    weight = np.asarray(sizes, dtype=np.float64) / np.sum(sizes)
+    return Truth(*(sum(w * getattr(t, f.name) for w, t in zip(weight, truths)) for f in fields(Truth)))
+
+
+def customers_at(customers: Customers, rows: np.ndarray) -> Customers:
+    """The customers at ``rows``."""
+    return Customers(**{f.name: getattr(customers, f.name)[rows] for f in fields(Customers)})
+
+
 def true_value(policy: Policy, customers: Customers, static: np.ndarray, n_months: int, gamma: float,
-               n_rollouts: int, seed: int) -> Truth:
+               n_rollouts: int, seed: int | Sequence[int]) -> Truth:
     """Roll ``policy`` out in the simulator ``n_rollouts`` times per customer, acting on ``History``'s features.
 
-    The world's draws come from ``[seed, 0]`` and the policy's own randomisation from ``[seed, 1]``, so
+    The world's draws come from ``[*seed, 0]`` and the policy's own randomisation from ``[*seed, 1]``, so
     every policy meets the same luck."""
     many = customers.repeat(n_rollouts)
-    world_rng, policy_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
+    key = [int(s) for s in np.atleast_1d(seed)]
+    world_rng, policy_rng = np.random.default_rng([*key, 0]), np.random.default_rng([*key, 1])
     accounts = Accounts.start(many)
     history = History.start(many.amount, np.repeat(static, n_rollouts, axis=0), n_months)
     total, curve, shares = np.zeros(len(many)), np.zeros(n_months), np.zeros((n_months, N_ACTIONS))

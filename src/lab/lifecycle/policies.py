@@ -15,6 +15,9 @@ and the action's one-hot with ``HistGradientBoostingRegressor``:
   ``horizon=1`` is the one-month reward model behind the myopic policy.
 * ``MonteCarloQ``: the logged discounted return-to-go per action (the logging policy's action value),
   behind the value-greedy (CLV) policy.
+* ``PessimisticFittedQ``: a bootstrap ensemble of ``FittedQ`` (customers resampled) whose paid actions are
+  valued at a lower confidence bound of their advantage over no action (Ensemble/LCB offline RL), so its
+  greedy policy acts only where the logs reliably say acting pays and otherwise does nothing.
 """
 from __future__ import annotations
 
@@ -90,6 +93,11 @@ class Episodes:
     @property
     def n_months(self) -> int:
         return self.action.shape[1]
+
+    def subset(self, rows: np.ndarray) -> Episodes:
+        """The episodes of the customers at ``rows`` (for cross-fitting)."""
+        return Episodes(self.user_id[rows], self.features[rows], self.action[rows], self.reward[rows],
+                        self.propensity[rows], self.open[rows], self.feature_names)
 
     def returns(self, gamma: float) -> np.ndarray:
         """Discounted return-to-go from every month, ``[n, H]``."""
@@ -216,6 +224,48 @@ class FittedQ(_ActionValue):
         return out
 
 
+class PessimisticFittedQ(BaseEstimator):
+    """Fitted-Q with a lower confidence bound on the advantage of each paid action over no action.
+
+    ``n_estimators`` ``FittedQ`` models, each fitted on a bootstrap of the customers (``groups``; rows if
+    ``None``), so an estimate resting on a few noisy lives varies across them. ``predict`` gives no action
+    the ensemble's mean value and each paid action that plus ``mean - penalty * std`` of its advantage over
+    no action: a greedy policy on it takes a paid action only where that bound is positive.
+    """
+
+    def __init__(self, gamma: float = 0.99, n_estimators: int = 4, penalty: float = 1.0, max_iter: int = 100,
+                 learning_rate: float = 0.05, max_leaf_nodes: int = 8, random_state: int = 0):
+        self.gamma = gamma
+        self.n_estimators = n_estimators
+        self.penalty = penalty
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, action: np.ndarray, reward: np.ndarray, X_next: np.ndarray, done: np.ndarray,
+            groups: np.ndarray | None = None) -> PessimisticFittedQ:
+        X, X_next = np.asarray(X, dtype=np.float64), np.asarray(X_next, dtype=np.float64)
+        action, reward, done = np.asarray(action), np.asarray(reward, dtype=np.float64), np.asarray(done)
+        ids, group = np.unique(np.arange(len(X)) if groups is None else np.asarray(groups), return_inverse=True)
+        rng = np.random.default_rng(self.random_state)
+        self.estimators_: list[FittedQ] = []
+        for k in range(self.n_estimators):
+            counts = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids))
+            rows = np.repeat(np.arange(len(X)), counts[group])
+            model = FittedQ(self.gamma, self.max_iter, self.learning_rate, self.max_leaf_nodes, self.random_state + k)
+            self.estimators_.append(model.fit(X[rows], action[rows], reward[rows], X_next[rows], done[rows]))
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self)
+        q = np.stack([model.predict(X) for model in self.estimators_])
+        advantage = q[:, :, 1:] - q[:, :, :1]
+        spread = advantage.std(axis=0, ddof=1) if len(q) > 1 else np.zeros_like(advantage[0])
+        base = q[:, :, 0].mean(axis=0)
+        return np.column_stack([base, base[:, None] + advantage.mean(axis=0) - self.penalty * spread])
+
+
 class MonteCarloQ(_ActionValue):
     """The logged discounted return-to-go regressed on state and action (the logging policy's Q)."""
 
@@ -230,6 +280,9 @@ class MonteCarloQ(_ActionValue):
         X = np.asarray(X, dtype=np.float64)
         self.model_ = self._regressor().fit(_design(X, np.asarray(action)), returns / _amount(X))
         return self
+
+
+ActionValue = FittedQ | MonteCarloQ | PessimisticFittedQ
 
 
 class Policy:
@@ -253,7 +306,7 @@ class GreedyPolicy(Policy):
     """The best action by an action-value model; with ``budget_share`` < 1 at most that share of the month's
     accounts gets a paid action (those with the largest advantage over no action), the rest none."""
 
-    def __init__(self, model: _ActionValue, budget_share: float = 1.0):
+    def __init__(self, model: ActionValue, budget_share: float = 1.0):
         self.model = model
         self.budget_share = budget_share
 
@@ -280,11 +333,15 @@ def policy_probabilities(policy: Policy, episodes: Episodes) -> np.ndarray:
     return out
 
 
-def fit_q_learners(episodes: Episodes, gamma: float, max_iter: int, random_state: int) -> dict[str, _ActionValue]:
-    """The three action-value models behind the learned policies, fitted on the logged episodes."""
+def fit_q_learners(episodes: Episodes, gamma: float, max_iter: int, random_state: int, n_bootstrap: int = 3,
+                   penalty: float = 1.0) -> dict[str, ActionValue]:
+    """The action-value models behind the learned policies, fitted on the logged episodes: ``myopic``,
+    ``clv_greedy``, ``fitted_q`` and ``fitted_q_lcb`` (``PessimisticFittedQ``, customers bootstrapped)."""
     t = episodes.transitions()
     returns = episodes.returns(gamma)[t["row"], t["month"]]
     args = (t["X"], t["action"], t["reward"], t["X_next"], t["done"])
+    pessimistic = PessimisticFittedQ(gamma, n_bootstrap, penalty, max_iter, random_state=random_state)
     return {"myopic": FittedQ(0.0, max_iter, random_state=random_state).fit(*args),
             "clv_greedy": MonteCarloQ(max_iter, random_state=random_state).fit(t["X"], t["action"], returns),
-            "fitted_q": FittedQ(gamma, max_iter, random_state=random_state).fit(*args)}
+            "fitted_q": FittedQ(gamma, max_iter, random_state=random_state).fit(*args),
+            "fitted_q_lcb": pessimistic.fit(*args, groups=t["row"])}
