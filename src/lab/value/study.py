@@ -373,7 +373,16 @@ def verdict(result: StudyResult) -> str:
                      + "; ".join(f"{o} {profit[o]:,.0f} ({defaults[o]:.1f})" for o in shown) + ".")
         if "conversion" in shown and "profit" in shown:
             gain = profit["profit"] - profit["conversion"]
-            lines.append(f"- Targeting on conversion alone leaves **{gain:,.0f}** of profit on the table "
-                         f"({100 * gain / abs(profit['conversion']):+.0f}%) at the same budget, with "
-                         f"{defaults['conversion'] - defaults['profit']:+.1f} more expected defaults.")
+            share = f"{100 * gain / abs(profit['conversion']):+.0f}%" if profit["conversion"] else "n/a"
+            fewer = defaults["conversion"] - defaults["profit"]
+            if gain > 0:
+                lines.append(f"- Planning on profit instead of conversion earns **{gain:,.0f}** more ({share}) at the "
+                             f"same budget, with {fewer:.1f} fewer expected defaults.")
+            else:
+                lines.append(f"- Planning on profit does **not** beat planning on conversion here ({gain:+,.0f}, "
+                             f"{share}; {fewer:+.1f} expected defaults): the estimated offer effects both plans rest "
+                             f"on are too noisy for the difference in losses to show.")
+        if shown and max(profit[o] for o in shown) < 0:
+            lines.append("- **Every plan loses money in truth:** at this budget the offers cost more than the profit "
+                         "they add; do not run the campaign as planned.")
     return "\n".join(lines)
