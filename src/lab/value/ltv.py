@@ -121,7 +121,7 @@ class ZILNRegressor(RegressorMixin, BaseEstimator):
         """P(value > 0) and E[value | value > 0] per row."""
         check_is_fitted(self)
         with torch.no_grad(), limit_threads(self.n_threads):
-            logits, mu, sigma = self.module_(torch.from_numpy(np.asarray(X, np.float32)))
+            logits, mu, sigma = self.module_(torch.tensor(np.asarray(X, np.float32)))
         p = torch.sigmoid(logits).numpy().astype(np.float64)
         return p, np.exp(mu.numpy().astype(np.float64) + sigma.numpy().astype(np.float64) ** 2 / 2)
 
