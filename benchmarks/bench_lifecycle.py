@@ -2,8 +2,9 @@
 discounted 12-month profit at least 5% above the myopic policy's (paired interval over seeds) and above the
 logging policy's; doubly robust OPE within 10% of the true value for every policy (the study's OPE is
 cross-fitted: each learned policy is scored on customers it was not learned from); the notebook's default
-run through papermill under 3 minutes. ``--large-users N`` adds one seed of a world with N users (10x the
-default's logged customers at 1,000,000) to measure whether the learners' shortfall is one of data size.
+run through papermill under 3 minutes. ``--large-users N`` adds the true values of the policies learned from
+a world of N users (10x the default's logged customers at 1,000,000), to measure whether the learners'
+shortfall is one of data size; ``--seeds 0`` runs that alone.
 
     .venv/bin/python benchmarks/bench_lifecycle.py [--seeds 5] [--large-users 1000000]
 """
@@ -11,10 +12,15 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import pandas as pd
 from timing import notebook_seconds
 
-from lab.lifecycle.study import BASELINES, LEARNED, Config, best_learned, gains, run
+from lab.core import world_for
+from lab.lifecycle.ope import customers_at, true_value
+from lab.lifecycle.policies import fit_q_learners, logged_episodes
+from lab.lifecycle.study import (BASELINES, LEARNED, Config, _customers, _policies, best_learned, fold_of, gains,
+                                 run)
 
 GAIN_BAR = 5.0           # percent over myopic the best learned policy's interval must clear
 DR_BAR = 10.0            # percent of the true value DR must come within, for every policy
@@ -25,7 +31,8 @@ def _values(results: pd.DataFrame) -> pd.Series:
     return results[results["budget"].isna()].groupby(["model", "metric"])["value"].mean()
 
 
-def main(n_seeds: int, large_users: int) -> None:
+def bars(n_seeds: int) -> None:
+    """The study over ``n_seeds`` default worlds, its bars, and the notebook's runtime."""
     results = run(Config(n_seeds=n_seeds)).results
     means = _values(results)
     print(f"[lifecycle] {n_seeds} seeds, cross-fitted, best learned policy {best_learned(results)}")
@@ -48,15 +55,27 @@ def main(n_seeds: int, large_users: int) -> None:
     seconds = notebook_seconds("70_lifecycle_policy.ipynb")
     print(f"BAR notebook_runtime: {seconds:.0f} s through papermill at the defaults (bar {NOTEBOOK_SECONDS:.0f} s) -> "
           f"{'MET' if seconds < NOTEBOOK_SECONDS else 'NOT MET'}")
-    if large_users:
-        result = run(Config(n_users=large_users, n_rollouts=2, gamma_grid=(), budget_grid=()))
-        large, values = result.results, _values(result.results)
-        customers = len(result.artefacts["episodes"].user_id)
-        print(f"[lifecycle] one seed at {large_users:,} users (about {customers:,} logged customers): "
-              + ", ".join(f"{p} {values[(p, 'true_value')]:.1f}" for p in (*BASELINES, *LEARNED)))
-        for policy in LEARNED:
-            over = gains(large, policy, ("myopic", "no_action"))
-            print(f"  {policy}: {over['myopic'][0]:+.1f}% over myopic, {over['no_action'][0]:+.1f}% over no action")
+
+
+def data_size(n_users: int) -> None:
+    """True values, in the simulator, of the policies learned from a world of ``n_users`` users: learned on
+    one half of its customers and rolled out (2 lives each) on the other half, as the study's first fold."""
+    config = Config(n_users=n_users, n_rollouts=2)
+    world = world_for("", preset="default", require=("users", "account_months"), n_users=n_users, seed=0)
+    episodes = logged_episodes(world.observed["account_months"], world.observed["users"])
+    customers, static = _customers(world, episodes.user_id)
+    fold = fold_of(len(episodes.user_id), 2, seed=0)
+    held_out = np.flatnonzero(fold == 0)
+    models = fit_q_learners(episodes.subset(np.flatnonzero(fold != 0)), config.gamma, config.max_iter, 0,
+                            config.n_bootstrap, config.lcb_penalty)
+    values = {name: true_value(policy, customers_at(customers, held_out), static[held_out], episodes.n_months,
+                               config.gamma, config.n_rollouts, (0, 0)).value
+              for name, policy in _policies(models, 1.0).items()}
+    print(f"[lifecycle] {n_users:,} users, {len(episodes.user_id) - len(held_out):,} customers to learn from, "
+          f"true value on {len(held_out):,} held out: " + ", ".join(f"{p} {v:.1f}" for p, v in values.items()))
+    for policy in LEARNED:
+        print(f"  {policy}: {100 * (values[policy] / values['myopic'] - 1):+.1f}% over myopic, "
+              f"{100 * (values[policy] / values['no_action'] - 1):+.1f}% over no action")
 
 
 if __name__ == "__main__":
@@ -64,4 +83,7 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--large-users", type=int, default=0)
     args = parser.parse_args()
-    main(args.seeds, args.large_users)
+    if args.seeds:
+        bars(args.seeds)
+    if args.large_users:
+        data_size(args.large_users)
