@@ -355,10 +355,14 @@ def verdict(result: StudyResult) -> str:
              "customer. Against " + "; against ".join(f"`{b}` {_gain_words(*g)}"
                                                      for b, g in gains(results, deploy, bases).items()) + "."]
     if best != deploy:
+        n_logged = len(result.artefacts["episodes"].user_id)
         lines.append(f"- The best learned policy, `{best}` ({truth[best]:,.0f}), against "
                      + "; against ".join(f"`{b}` {_gain_words(*g)}" for b, g in
                                          gains(results, best, ("no_action", "logging", "myopic")).items())
-                     + f": no better than `{deploy}`.")
+                     + f": no better than `{deploy}`. From the first world's {n_logged:,} logged customers the "
+                     "learners find no gain that survives their own noise (`fitted_q_lcb` falls back to no action "
+                     "wherever its bootstrap ensemble disagrees); `benchmarks/bench_lifecycle.py --large-users` "
+                     "measures the learned policies at 10x the customers.")
     errors = ope_errors(result).abs()
     trusted = str(errors.max().idxmin())
     lines.append(f"- Off-policy evaluation, cross-fitted (each learned policy scored on customers it never saw): "
