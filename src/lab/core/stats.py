@@ -8,7 +8,15 @@ import pandas as pd
 from scipy import stats as _stats
 from scipy.special import expit, logit
 
-__all__ = ["expit", "logit", "mean_std", "mean_std_table", "paired_gap", "paired_interval"]
+__all__ = ["expit", "logit", "mean_std", "mean_std_table", "paired_gap", "paired_interval", "welch_difference"]
+
+
+def welch_difference(y, t) -> tuple[float, float]:
+    """Mean of ``y`` where ``t`` is 1 minus where it is 0, and its Welch (unequal variance) standard error:
+    the randomised reference every effect estimate is read against (uplift and A/B studies alike)."""
+    y, t = np.asarray(y, dtype=np.float64), np.asarray(t).astype(bool)
+    y1, y0 = y[t], y[~t]
+    return float(y1.mean() - y0.mean()), float(np.sqrt(y1.var(ddof=1) / len(y1) + y0.var(ddof=1) / len(y0)))
 
 
 def mean_std(values: Sequence[float] | np.ndarray | pd.Series) -> tuple[float, float]:

@@ -25,6 +25,8 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
+from lab.core import welch_difference
+
 SPENDING = ("obrien_fleming", "pocock")
 GRID_POINTS = 801  # grid of the recursive integration: boundaries accurate to about 1e-3
 
@@ -49,9 +51,7 @@ class Estimate:
 
 def difference_in_means(y, t) -> Estimate:
     """Treated mean minus control mean with the Welch (unequal variance) standard error."""
-    y, t = np.asarray(y, dtype=np.float64), np.asarray(t).astype(bool)
-    y1, y0 = y[t], y[~t]
-    return Estimate.normal(y1.mean() - y0.mean(), np.sqrt(y1.var(ddof=1) / len(y1) + y0.var(ddof=1) / len(y0)))
+    return Estimate.normal(*welch_difference(y, t))
 
 
 def cuped(y, t, covariates) -> Estimate:

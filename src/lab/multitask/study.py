@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 
 from lab.core import (StudyConfig, StudyResult, gap_sentence, mean_std_table, paired_gap, refuse, stopwatch,
                       world_for)
-from lab.data import STAGES, World, load_world, world_problems
+from lab.data import OFFERS, STAGES, World, load_world, world_problems
 from lab.multitask.baselines import CascadeSelector, MultiStageSelector
 from lab.multitask.evaluate import evaluate_model, oracle_probabilities, top_k
 from lab.multitask.features import FunnelData, build_funnel_data, train_test_rows
@@ -242,7 +242,8 @@ def segments(fit: SeedFit, model: str = GRAPH_MODEL) -> tuple[pd.DataFrame, pd.D
         ids = fit.data.user_ids[fit.test]
         credit = fit.world.oracle["credit"].set_index("user_id").loc[ids]
         offers = fit.world.observed["treatments"].set_index("user_id").loc[ids, "offer"].astype(str).to_numpy()
-        profit = np.array([credit[f"expected_profit_{o}"].to_numpy()[i] for i, o in enumerate(offers)])
+        by_offer = credit[[f"expected_profit_{o}" for o in OFFERS]].to_numpy()
+        profit = by_offer[np.arange(len(ids)), [OFFERS.index(o) for o in offers]]
         table["true_expected_profit_per_user"] = [profit[tiers == TIER_NAMES.index(t)].mean() for t in table["tier"]]
     return table, stp_table(tiers, proba, fit.selected[model], users)
 

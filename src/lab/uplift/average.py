@@ -27,7 +27,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from lab.core import IdentificationError, limit_threads
+from lab.core import IdentificationError, limit_threads, welch_difference
 from lab.data.summary import smd
 from lab.uplift.learners import regressor
 
@@ -72,10 +72,9 @@ def normal_ci(method: str, estimand: str, estimate: float, se: float, n: int, le
 
 def difference_in_means(t, y, level: float = 0.95) -> AverageEffect:
     """Treated mean minus control mean with the Welch (unequal variance) standard error."""
-    t, y = np.asarray(t), np.asarray(y, dtype=np.float64)
-    y1, y0 = y[t == 1], y[t == 0]
-    se = np.sqrt(y1.var(ddof=1) / len(y1) + y0.var(ddof=1) / len(y0))
-    return normal_ci("diff_in_means", "ate", y1.mean() - y0.mean(), se, len(y), level, baseline=y0.mean())
+    y = np.asarray(y, dtype=np.float64)
+    difference, se = welch_difference(y, np.asarray(t) == 1)
+    return normal_ci("diff_in_means", "ate", difference, se, len(y), level, baseline=y[np.asarray(t) == 0].mean())
 
 
 def estimate_propensity(X, t, n_folds: int = 5, random_state: int = 0) -> np.ndarray:
