@@ -17,6 +17,7 @@ The boundaries are computed by the recursive numerical integration of Armitage, 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,7 +114,7 @@ def spent_alpha(fraction, alpha: float, spending: str) -> np.ndarray:
     if spending == "obrien_fleming":
         return 2 * (2 - 2 * stats.norm.cdf(stats.norm.isf(alpha / 4) / np.sqrt(t)))
     if spending == "pocock":
-        return alpha * np.log(1 + (np.e - 1) * t)
+        return alpha * np.log(1 + (math.e - 1) * t)
     raise ValueError(f"spending must be one of {SPENDING}, got {spending!r}")
 
 
