@@ -2,6 +2,8 @@
 the faiss nearest-neighbour search behind max-similarity and expansion at scale."""
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -116,8 +118,11 @@ def test_faiss_max_similarity_equals_brute_force_and_hnsw_agrees_on_a_small_case
     exact = SeedSimilarity("max", chunk_size=128).fit(X, y).decision_function(X)
     np.testing.assert_allclose(exact, brute_max, atol=1e-5)
     np.testing.assert_allclose(SeedSimilarity("centroid").fit(X, y).decision_function(X), brute_centroid, atol=1e-5)
-    hnsw = SeedSimilarity("max", index="hnsw", ef_search=128).fit(X, y).decision_function(X)
-    np.testing.assert_allclose(hnsw, brute_max, atol=1e-5)
+    hnsw_model = SeedSimilarity("max", index="hnsw", ef_search=128).fit(X, y)
+    np.testing.assert_allclose(hnsw_model.decision_function(X), brute_max, atol=1e-5)
+    restored = pickle.loads(pickle.dumps(hnsw_model))
+    assert restored.index_.hnsw.efSearch == 128, "the faiss index survives pickling with its settings"
+    np.testing.assert_array_equal(restored.decision_function(X), hnsw_model.decision_function(X))
     prototypes = SeedSimilarity("max", n_prototypes=5).fit(X, y).decision_function(X)
     assert prototypes.shape == (500,) and np.isfinite(prototypes).all()
     with pytest.raises(ValueError):
