@@ -13,8 +13,8 @@ from lab.lookalike import (BaggingPU, CentreAttentionAggregation, DeepWalk, Dyna
                            UserCF, audience_metrics, audience_stability, cumulative_gains, discover, expand, identify,
                            rolling_evaluation, sample_neighbours)
 from lab.lookalike.baselines import random_walks
-from lab.lookalike.evaluate import supervised_reference
-from lab.lookalike.study import Config, after_shift, comparison_table, run, verdict
+from lab.lookalike.evaluate import NON_GRAPH_MODELS, supervised_reference
+from lab.lookalike.study import Config, ablation_table, after_shift, comparison_table, run, verdict
 from lab.results import check_results
 
 
@@ -131,10 +131,21 @@ def test_rolling_evaluation_follows_the_results_contract(world):
     models = set(res["model"])
     assert {"dynamic_gnn", "oracle", "dynamic_gnn_ablation_single_aggregator", "dynamic_gnn_ablation_static_graph",
             "dynamic_gnn_ablation_add_update",
-            "logistic_regression", "bagging_pu", "deepwalk", "graphsage_static", "user_cf"} <= models
+            "logistic_regression", "bagging_pu", "deepwalk", "graphsage_static", "user_cf", "neighbour_gbm",
+            "label_propagation", "gradient_boosting_refreshed"} <= models
     assert {"auc", "pr_auc", "recall_at_1x", "recall_at_10x", "lift_at_1pct", "lift_at_10pct"} <= set(res["metric"])
     scored = res[res["metric"] != "fit_seconds"]
-    assert set(scored["split"]) == {"test"} and set(scored["day"]) == set(range(5, 12))
+    assert set(scored["split"]) == {"test", "test_cold", "test_warm"} and set(scored["day"]) == set(range(5, 12))
+    slices = run.slices
+    assert not (slices["test_cold"] & slices["test_warm"]).any()
+    assert ((slices["test_cold"] | slices["test_warm"]) == slices["test"]).all() and slices["test_cold"].any()
+    day = 7
+    history = np.bincount(run.series.i_user[run.series.i_day < day], minlength=run.series.n_users)
+    assert (slices["test_cold"][day - 5] == (run.eval_mask & (history <= 2))).all()
+    cold = res[(res["split"] == "test_cold") & (res["model"] == "dynamic_gnn") & (res["metric"] == "auc")
+               & (res["day"] == day)]["value"].item()
+    mask = slices["test_cold"][day - 5]
+    assert cold == pytest.approx(roc_auc_score(run.truth[day - 5, mask], run.scores["dynamic_gnn"][day - 5, mask]))
     assert res.loc[res["metric"] == "fit_seconds", ["model", "split"]].values.tolist() == [["dynamic_gnn", "train"]]
     oracle = res[(res["model"] == "oracle") & (res["metric"] == "auc")]["value"]
     assert oracle.min() > 0.7 and np.isfinite(res["value"]).all()
@@ -186,14 +197,27 @@ def test_study_run_keeps_raw_rows_and_computes_the_mean_after_the_shift():
                     ablations=("single_aggregator",))
     result = run(config)
     rows = check_results(result.results)
-    assert set(rows["split"]) == {"train", "test"} and result.runtime_seconds > 0
-    dynamic = rows[(rows["model"] == "dynamic_gnn") & (rows["metric"] == "auc") & (rows["seed"] == 1)]
+    assert set(rows["split"]) == {"train", "test", "test_cold", "test_warm"} and result.runtime_seconds > 0
+    dynamic = rows[(rows["model"] == "dynamic_gnn") & (rows["metric"] == "auc") & (rows["seed"] == 1)
+                   & (rows["split"] == "test")]
     after = after_shift(result).set_index(["model", "metric", "seed"])["value"]
     assert after[("dynamic_gnn", "auc", 1)] == pytest.approx(dynamic.loc[dynamic["day"] >= 8, "value"].mean())
     assert result.headline["dynamic_gnn_auc_after_shift"] == pytest.approx(
         after.loc["dynamic_gnn", "auc"].mean())
     assert {"oracle", "dynamic_gnn_ablation_single_aggregator"} <= set(comparison_table(result).index)
     assert "dynamic GNN reaches AUC" in verdict(result)
+    assert set(result.metrics["non_graph_models"]) <= set(NON_GRAPH_MODELS)
+    assert "logistic_regression_refreshed" in result.metrics["non_graph_models"]
+    assert not set(result.metrics["non_graph_models"]) & {"neighbour_gbm", "label_propagation", "deepwalk"}
+    gains = rows[rows["metric"] == "paired_auc_gain"].set_index(["model", "split"])["value"]
+    per_seed = after_shift(result, "test_cold")
+    per_seed = per_seed[per_seed["metric"] == "auc"].pivot(index="seed", columns="model", values="value")
+    expected = (per_seed["dynamic_gnn"] - per_seed["dynamic_gnn_ablation_single_aggregator"]).mean()
+    assert gains[("dynamic_gnn_ablation_single_aggregator", "test_cold")] == pytest.approx(expected)
+    low = rows[(rows["metric"] == "paired_auc_gain_ci_low") & (rows["split"] == "test")]["value"].item()
+    high = rows[(rows["metric"] == "paired_auc_gain_ci_high") & (rows["split"] == "test")]["value"].item()
+    assert low < gains[("dynamic_gnn_ablation_single_aggregator", "test")] < high
+    assert set(ablation_table(result).index.get_level_values("split")) == {"test", "test_cold", "test_warm"}
 
 
 def test_study_refuses_bad_parameters():

@@ -41,6 +41,8 @@ SPLITS = {
     "test": "held-out rows: users outside the training split, or days after training ends (out-of-sample)",
     "approved": "held-out applicants the lender approved (the population a scorecard is trained on)",
     "through_the_door": "every held-out applicant, approved or rejected (the population a scorecard decides on)",
+    "test_cold": "held-out users with little own history (lookalike: two or fewer own interactions before the day)",
+    "test_warm": "held-out users with more own history than the cold-start slice",
 }
 TIMING_SUFFIX = "_seconds"
 

@@ -6,6 +6,10 @@ static models keep the audience they produced at ``train_end``, dynamic ones rol
 the new daily snapshots. The truth for day ``d`` is the target of the regime in force on ``d``
 (``oracle["targets"]``); with a researcher's own data (no oracle) it is the seeds tagged from
 ``train_end`` on. Known seeds are excluded from scoring.
+
+Every metric is also read on two slices of the scored users, per day: ``test_cold`` (at most
+``COLD_START_INTERACTIONS`` own interactions before the day: new sign-ups and the quiet tail) and
+``test_warm`` (the rest), since the graph should pay most where a user's own history is thin.
 """
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ from tqdm.auto import tqdm
 
 from lab.core import SchemaError, stopwatch
 from lab.data import World
-from lab.lookalike.baselines import (BaggingPU, DeepWalk, RuleTargeting, SeedSimilarity, StaticGraphSAGE, UserCF,
-                                     gradient_boosting, logistic_regression)
+from lab.lookalike.baselines import (BaggingPU, DeepWalk, LabelPropagation, NeighbourGBM, RuleTargeting,
+                                     SeedSimilarity, StaticGraphSAGE, UserCF, gradient_boosting, logistic_regression)
 from lab.lookalike.model import DynamicGNN, Rollout
 from lab.lookalike.sampling import GraphSeries, Snapshot
 
@@ -42,6 +46,12 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 MIN_USERS, MIN_KNOWN_SEEDS = 50, 3  # smallest table the study takes, fewest seeds to learn from
 STATIC_BASELINES = ("rule", "centroid_cosine", "max_similarity", "user_cf", "logistic_regression",
                     "gradient_boosting", "bagging_pu", "deepwalk", "graphsage_static")
+# Models that read no neighbour: each user's own features only (their own degree is one of them).
+NON_GRAPH_MODELS = ("rule", "centroid_cosine", "max_similarity", "user_cf", "logistic_regression",
+                    "gradient_boosting", "bagging_pu", "logistic_regression_refreshed", "gradient_boosting_refreshed")
+# What a practitioner tries before a GNN, re-scored on each day's graph: the strongest non-GNN graph models.
+GRAPH_BASELINES = ("neighbour_gbm", "label_propagation")
+COLD_START_INTERACTIONS = 2
 
 
 def audience_metrics(y_true: np.ndarray, score: np.ndarray, n_seeds: int) -> dict[str, float]:
@@ -77,10 +87,24 @@ def cumulative_gains(y_true: np.ndarray, score: np.ndarray, points: int = 101) -
     return x, np.where(x > 0, hits[idx] / max(hits[-1], 1), 0.0)
 
 
+def own_history(series: GraphSeries, days: np.ndarray) -> np.ndarray:
+    """Each user's number of own interactions strictly before each of ``days``: [D, N]."""
+    ends = np.searchsorted(series.i_day, days)
+    return np.stack([np.bincount(series.i_user[:end], minlength=series.n_users) for end in ends])
+
+
+def slice_masks(history: np.ndarray, eval_mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The scored users of each day [D, N] per split: ``test`` (all), ``test_cold`` and ``test_warm``."""
+    cold = history <= COLD_START_INTERACTIONS
+    scored = np.broadcast_to(eval_mask, history.shape)
+    return {"test": scored, "test_cold": scored & cold, "test_warm": scored & ~cold}
+
+
 @dataclass
 class LookalikeRun:
     """Everything one seed's run produced: tidy ``results``, the per-day ``scores`` [D, N] of each model
-    for the scored ``days``, the truth [D, N], the dynamic model, its ``rollout`` over every snapshot
+    for the scored ``days``, the truth [D, N], the scored users per split (``slices``, each [D, N]), the
+    dynamic model, its ``rollout`` over every snapshot
     (final states and attention, for inspection) and the daily ``snapshots`` (days 1 .. n_days - 1)."""
 
     days: np.ndarray
@@ -89,6 +113,7 @@ class LookalikeRun:
     scores: dict[str, np.ndarray]
     truth: np.ndarray
     eval_mask: np.ndarray
+    slices: dict[str, np.ndarray]
     model: DynamicGNN
     rollout: Rollout
     series: GraphSeries
@@ -191,9 +216,11 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
                        reference: bool = True, progress: bool = True) -> LookalikeRun:
     """Fit every model at ``train_end`` and score each later day; returns the tidy results and scores.
 
-    ``results`` has one row per model, metric and scored ``day`` (``split="test"``: every day from
-    ``train_end`` on is after training) plus the dynamic GNN's ``fit_seconds`` (``split="train"``). The
-    GNNs train on the ``train_days`` daily snapshots up to ``train_end``. With an oracle and ``reference``,
+    ``results`` has one row per model, metric, scored ``day`` and split (``test``: every day from
+    ``train_end`` on is after training; ``test_cold`` / ``test_warm``: its slices) plus the dynamic GNN's
+    ``fit_seconds`` (``split="train"``). The GNNs train on the ``train_days`` daily snapshots up to
+    ``train_end``; the ``*_refreshed`` models and the graph baselines are fitted on the snapshot of
+    ``train_end`` and re-scored on each day's snapshot, as the dynamic GNN is. With an oracle and ``reference``,
     ``supervised_reference`` (see :func:`supervised_reference`) is scored on each day's snapshot features.
     """
     problems = data_problems(world, train_end, featured_product)
@@ -216,6 +243,7 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
     snapshots = [series.snapshot(d, window, half_life) for d in tqdm(range(1, series.n_days), desc="snapshots",
                                                                        disable=not progress)]
     train_snaps = [s for s in snapshots if train_end - train_days < s.day <= train_end]
+    fit_snap = snapshots[train_end - 1]
     static_snap = series.union_snapshot(train_end)
     X_static = static_snap.x.numpy()
     scores: dict[str, np.ndarray] = {}
@@ -249,9 +277,14 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
                            desc="baselines", disable=not progress):
         estimator = make().fit(X_static, y)
         scores[name] = np.tile(estimator.decision_function(X_static), (len(days), 1))
-        if name == "logistic_regression":
-            scores["logistic_regression_refreshed"] = np.stack(
-                [estimator.decision_function(snapshots[d - 1].x.numpy()) for d in days])
+        if name in ("logistic_regression", "gradient_boosting"):
+            refreshed = make().fit(fit_snap.x.numpy(), y)
+            scores[f"{name}_refreshed"] = np.stack([refreshed.decision_function(snapshots[d - 1].x.numpy())
+                                                    for d in days])
+    for name, graph_model in (("neighbour_gbm", NeighbourGBM(random_state=seed)),
+                              ("label_propagation", LabelPropagation())):
+        graph_model.fit(fit_snap, y)
+        scores[name] = np.stack([graph_model.decision_function(snapshots[d - 1]) for d in days])
     scores["deepwalk"] = np.tile(DeepWalk(random_state=seed).fit(static_snap, y).decision_function(), (len(days), 1))
     scores["graphsage_static"] = np.tile(
         StaticGraphSAGE(random_state=seed).fit(static_snap, y).decision_function(static_snap), (len(days), 1))
@@ -260,19 +293,36 @@ def rolling_evaluation(world: World, seed: int = 0, train_end: int = 15, window:
         scores["supervised_reference"] = supervised_reference([snapshots[d - 1].x.numpy() for d in days], truth,
                                                               eval_mask, seed)
 
+    slices = slice_masks(own_history(series, days), eval_mask)
     rows: list[dict] = [{"model": "dynamic_gnn", "metric": "fit_seconds", "value": fit_clock["seconds"],
                          "split": "train", "seed": seed}]
     for name, model_scores in scores.items():
-        scored = np.isfinite(model_scores).all(axis=1)
-        stability = (audience_stability(model_scores[:, eval_mask], 5 * n_seeds) if scored.all()
-                     else np.full(len(days), np.nan))
-        for i, day in enumerate(days):
-            if not scored[i]:
-                continue
-            metrics = audience_metrics(truth[i, eval_mask], model_scores[i, eval_mask], n_seeds)
-            metrics["stability_at_5x"] = stability[i]
-            rows += [{"model": name, "metric": k, "value": v, "split": "test", "day": int(day), "seed": seed}
-                     for k, v in metrics.items() if not np.isnan(v)]
+        rows += _metric_rows(name, model_scores, truth, slices, days, n_seeds, seed)
     results = pd.DataFrame(rows).astype({"day": "Int64"})
     return LookalikeRun(days=days, shift_day=shift_day, results=results, scores=scores, truth=truth,
-                        eval_mask=eval_mask, model=model, rollout=rollout, series=series, snapshots=snapshots)
+                        eval_mask=eval_mask, slices=slices, model=model, rollout=rollout, series=series,
+                        snapshots=snapshots)
+
+
+def _metric_rows(name: str, scores: np.ndarray, truth: np.ndarray, slices: dict[str, np.ndarray], days: np.ndarray,
+                 n_seeds: int, seed: int) -> list[dict]:
+    """Tidy rows of one model's ``audience_metrics`` per day and split; a slice's audience sizes (K = 1x, 5x,
+    10x the seeds) shrink with its share of the day's scored users, and a slice without both classes that
+    day is skipped. The day-over-day audience stability is read on the whole scored population only."""
+    scored = np.isfinite(scores).all(axis=1)
+    everyone = slices["test"][0]
+    stability = (audience_stability(scores[:, everyone], 5 * n_seeds) if scored.all()
+                 else np.full(len(days), np.nan))
+    rows = []
+    for split, masks in slices.items():
+        for i, day in enumerate(days):
+            mask, y = masks[i], truth[i, masks[i]]
+            if not scored[i] or not 0 < y.sum() < len(y):
+                continue
+            k = max(1, round(n_seeds * mask.sum() / everyone.sum()))
+            metrics = audience_metrics(y, scores[i, mask], k)
+            if split == "test":
+                metrics["stability_at_5x"] = stability[i]
+            rows += [{"model": name, "metric": m, "value": v, "split": split, "day": int(day), "seed": seed}
+                     for m, v in metrics.items() if not np.isnan(v)]
+    return rows

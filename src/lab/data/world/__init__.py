@@ -137,10 +137,16 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
     users["tenure_months"] = (users["tenure_months"] * joined_before).astype(np.int16)
     reminders = pd.DataFrame({"user_id": users["user_id"], "reminded": reminded, "engaged": engaged})
 
-    # Lookalike target per regime: would take the featured product if shown it today.
+    # Lookalike target per regime: would take the featured product if shown it today. Peer influence:
+    # each strong-tie neighbour who would take it on their own (a first draw) raises a user's odds by
+    # ``peer_effect`` per log(1 + such neighbours), so neighbours tell what a cold start's history cannot.
     ability = latent["ability"]
-    target_logit = np.stack([2.5 * (affinity[r][:, FEATURED_PRODUCT] - 2.2) + 3.0 * (ability - 0.55)
-                             for r in range(n_regimes)])
+    own_logit = np.stack([2.5 * (affinity[r][:, FEATURED_PRODUCT] - 2.2) + 3.0 * (ability - 0.55)
+                          for r in range(n_regimes)])
+    peer_rng = np.random.default_rng([cfg.seed, 5])
+    would_take_alone = peer_rng.random(own_logit.shape) < expit(own_logit)
+    target_peers = np.stack([peer_exposure(ties, would_take_alone[r].astype(np.float64)) for r in range(n_regimes)])
+    target_logit = own_logit + cfg.peer_effect * np.log1p(target_peers)
     p_target = expit(target_logit).astype(np.float32)
     is_target = (rng.random(p_target.shape) < p_target).astype(np.int8)
     first_shift = cfg.shift_days[0]
@@ -192,6 +198,7 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
         "regime": np.repeat(np.arange(n_regimes, dtype=np.int8), n),
         "p_target": p_target.ravel(),
         "is_target": is_target.ravel(),
+        "target_peers": target_peers.ravel().astype(np.float32),
     })
     regimes = pd.DataFrame({"day": np.arange(cfg.n_days, dtype=np.int16), "regime": regime_of})
 

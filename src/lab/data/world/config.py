@@ -51,7 +51,8 @@ class WorldConfig:
     cold_start_share: float = 0.3   # share of the users who sign up during the window
     activity_tail: float = 1.2      # spread of the lognormal factor on each user's activity (a heavy tail)
     tie_noise: float = 0.2          # share of edges that are noise ties between random users
-    peer_effect: float = 0.8        # rise of the apply logit per log(1 + strong neighbours who converted)
+    peer_effect: float = 0.8        # rise of the apply and lookalike-target logits per log(1 + strong neighbours
+                                    # who converted / would take the featured product)
     pricing_day: int | None = None  # day of the regional pricing change (None: the middle of the window)
     pricing_regions: tuple[int, ...] = (0, 1)
     pricing_effect: float = 0.6     # rise of the featured loan's affinity in the priced regions
