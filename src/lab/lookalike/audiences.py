@@ -50,7 +50,8 @@ def similarity_index(references: np.ndarray, index: str = "flat", hnsw_m: int = 
 
     ``index="flat"`` is exact (``IndexFlatIP``, a blocked matrix product); ``"hnsw"`` builds an
     ``IndexHNSWFlat`` graph (``hnsw_m`` links per node, ``ef_search`` candidates per query), approximate
-    but logarithmic in M, for millions of queries against many references."""
+    but logarithmic in M. The flat index is the faster below ~10^5 references: 3.7M queries of 32 dims
+    against 3.7k took 29 s flat and 209 s HNSW on one thread, the same top 100k users."""
     if index not in ("flat", "hnsw"):
         raise ValueError(f"index must be 'flat' or 'hnsw', got {index!r}")
     refs = np.ascontiguousarray(references, dtype=np.float32)
@@ -81,8 +82,8 @@ def nearest_to_seeds(embedding: np.ndarray, seed_mask: np.ndarray, k: int, index
                      hnsw_m: int = 32, ef_search: int = 64, chunk_size: int = 65536) -> np.ndarray:
     """Expansion at scale: boolean mask [N] of the ``k`` non-seed users whose embedding [N, H] is most
     cosine-similar to any seed (``seed_mask`` [N]). The seeds go into a faiss index (exact by default;
-    ``index="hnsw"`` for millions of users against many seeds, see ``similarity_index``) and every
-    other user asks it for their nearest seed; ties keep the user order."""
+    ``index="hnsw"`` only for very many seeds, see ``similarity_index``) and every other user asks it
+    for their nearest seed; ties keep the user order."""
     seeds = np.asarray(seed_mask, dtype=bool)
     if seeds.shape != (len(embedding),) or not seeds.any():
         raise ValueError("seed_mask must be a boolean mask [N] over the embedding's rows with at least one seed")
