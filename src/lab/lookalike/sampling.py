@@ -2,9 +2,11 @@
 
 A snapshot for day ``d`` holds only what was observable before ``d``: user features, the user's
 recency-weighted product engagement over the last ``window`` days, and the user-user edges of that
-window with recency-decayed weights. Samplers keep at most ``k`` neighbours per centre node; the
-heuristic one keeps the important neighbours (recent, heavy edges to non-hub users) and the uniform
-one draws at random. PyG's weighted/temporal sampling needs pyg-lib, hence the hand-written top-k.
+window with recency-decayed weights and, per edge, the number of distinct days the pair was in contact.
+Samplers keep at most ``k`` neighbours per centre node; the heuristic one keeps the strong, recent ties
+(importance = log decayed weight + log contact days - 0.5 log neighbour degree: a tie seen on two days
+outranks one contact of the same total weight, and hubs are discounted) and the uniform one draws at random.
+PyG's weighted/temporal sampling needs pyg-lib, hence the hand-written top-k.
 """
 from __future__ import annotations
 
@@ -22,12 +24,14 @@ from lab.core import SchemaError, UserEncoder
 
 @dataclass
 class Snapshot:
-    """One day's graph: ``x`` [N, F] node features, ``edge_index`` [2, E] undirected, ``edge_weight`` [E]."""
+    """One day's graph: ``x`` [N, F] node features, ``edge_index`` [2, E] undirected, ``edge_weight`` [E] and
+    ``contact_days`` [E], the distinct days each pair was in contact (``None``: unknown, every tie one day)."""
 
     day: int
     x: Tensor
     edge_index: Tensor
     edge_weight: Tensor
+    contact_days: Tensor | None = None
 
 
 class GraphSeries:
@@ -112,7 +116,18 @@ class GraphSeries:
         edge_index, edge_weight = to_undirected(edge_index, edge_weight, num_nodes=n, reduce="sum")
         degree = torch.zeros(n).index_add_(0, edge_index[1], edge_weight).numpy()[:, None]
         x = np.hstack([self.static, shares, np.log1p(total), np.log1p(degree)]).astype(np.float32)
-        return Snapshot(day=day, x=torch.from_numpy(x), edge_index=edge_index, edge_weight=edge_weight)
+        contact_days = self._contact_days(self.e_src[w], self.e_dst[w], self.e_day[w], edge_index)
+        return Snapshot(day=day, x=torch.from_numpy(x), edge_index=edge_index, edge_weight=edge_weight,
+                        contact_days=contact_days)
+
+    def _contact_days(self, src: np.ndarray, dst: np.ndarray, day: np.ndarray, edge_index: Tensor) -> Tensor:
+        """Distinct contact days of each undirected pair, for each directed edge of ``edge_index`` [E] (float)."""
+        n = self.n_users
+        pair = np.minimum(src, dst) * n + np.maximum(src, dst)
+        pairs, counts = np.unique(np.unique(np.stack([pair, day], 1), axis=0)[:, 0], return_counts=True)
+        i, j = edge_index.numpy()
+        found = np.searchsorted(pairs, np.minimum(i, j) * n + np.maximum(i, j))
+        return torch.from_numpy(counts[found].astype(np.float32))
 
     def union_snapshot(self, day: int) -> Snapshot:
         """Everything observed before ``day`` as one static graph (no recency weighting)."""
@@ -120,13 +135,15 @@ class GraphSeries:
 
 
 def sample_neighbours(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, k: int,
-                      strategy: str = "heuristic", generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """Keep at most ``k`` incoming neighbours per centre node; returns the kept ``edge_index``, ``edge_weight``.
+                      strategy: str = "heuristic", generator: torch.Generator | None = None,
+                      contact_days: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Keep at most ``k`` incoming neighbours per centre node; returns the kept ``edge_index``, ``edge_weight``
+    (grouped by centre node, ascending).
 
-    ``heuristic`` ranks neighbours by importance = recency-decayed edge weight / sqrt(neighbour degree)
-    (recent strong ties to non-hubs first); with a ``generator`` it samples without replacement with
-    probability proportional to importance (Gumbel top-k), else it takes the top k. ``uniform`` draws
-    k neighbours at random.
+    ``heuristic`` ranks neighbours by log importance = log(recency-decayed edge weight) + log(contact days)
+    - 0.5 log(neighbour degree): strong, recent ties to non-hubs first (``contact_days`` [E], default one day
+    each); with a ``generator`` it samples without replacement with probability proportional to importance
+    (Gumbel top-k), else it takes the top k. ``uniform`` draws k neighbours at random.
     """
     if strategy not in ("heuristic", "uniform"):
         raise ValueError(f"strategy must be 'heuristic' or 'uniform', got {strategy!r}")
@@ -134,6 +151,8 @@ def sample_neighbours(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, k
     if strategy == "heuristic":
         degree = torch.zeros(num_nodes).index_add_(0, src, torch.ones_like(edge_weight))
         score = torch.log(edge_weight.clamp_min(1e-12)) - 0.5 * torch.log(degree[src])
+        if contact_days is not None:
+            score = score + torch.log(contact_days.clamp_min(1.0))
         if generator is not None:
             u = torch.rand(score.shape, generator=generator).clamp_min(1e-12)
             score = score - torch.log(-torch.log(u))
