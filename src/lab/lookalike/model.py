@@ -397,6 +397,37 @@ class DynamicGNN(BaseEstimator):
             raise ValueError("rollout needs at least one snapshot")
         return Rollout(np.stack(scores), state.numpy(), np.stack(attention))
 
+    @torch.no_grad()
+    def layer_states(self, snapshots: Sequence[Snapshot]) -> list[dict[str, np.ndarray]]:
+        """Per snapshot, what each layer ``i`` computed, rolled exactly as ``rollout`` rolls (same sampled edges,
+        same state): ``layer{i}_centre`` (the node state the layer read), ``layer{i}_neighbourhood`` (the
+        attention-mixed aggregate of the sampled neighbours) and ``layer{i}_cross`` (the crossing update), each
+        [N, H]; then ``embedding`` (the state scored) [N, H], ``score`` [N] and ``edge_index`` [2, E] (the
+        sampled edges). What LICE and the graph explanations read (``lab.explain.graph``)."""
+        check_is_fitted(self, "module_")
+        module = self.module_
+        generator = torch.Generator().manual_seed(member_seed(self.random_state, 1))
+        state: Tensor | None = None
+        records = []
+        for snapshot in snapshots:
+            x = self._scale(snapshot.x)
+            edge_index = self._sample(snapshot, generator)
+            adj_t = centre_adjacency(edge_index, x.size(0))
+            z = module.dropout(F.relu(module.input(x)))
+            record: dict[str, np.ndarray] = {}
+            for i, conv in enumerate(module.convs):
+                assert isinstance(conv, DynamicConv)
+                a, _ = conv.propagate(adj_t, h=conv.message_lin(z), centre=z)
+                update = conv.combine(z, a)
+                record.update({f"layer{i}_centre": z.numpy(), f"layer{i}_neighbourhood": a.numpy(),
+                               f"layer{i}_cross": update.numpy()})
+                z = module.dropout(F.relu(z + update))
+            state = z if module.memory is None else module.memory(z, torch.zeros_like(z) if state is None else state)
+            record.update({"embedding": state.numpy(), "score": module.score(state, x).numpy(),
+                           "edge_index": edge_index.numpy()})
+            records.append(record)
+        return records
+
     def decision_function(self, snapshots: Sequence[Snapshot]) -> np.ndarray:
         """Lookalike scores [len(snapshots), N] (higher = more like the seeds)."""
         return self.rollout(snapshots).scores
