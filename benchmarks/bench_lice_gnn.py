@@ -52,7 +52,7 @@ def main() -> None:
                           peer_effect=peer_effect)
         run = rolling_evaluation(world, seed=0, ablations=(), reference=False, progress=False)
         started = time.perf_counter()
-        rows = graph.graph_report_rows(run)
+        rows = graph.explain_run(run).rows
         seconds = time.perf_counter() - started
         share = rows.query("model == 'graph_explanation' and metric == 'neighbour_feature_top3_share'")
         shares[peer_effect] = share.set_index("split")["value"]

@@ -384,13 +384,16 @@ def _describe_neighbour(inputs: pd.DataFrame, node: int, strong: bool, seed: boo
 
 
 def worked_examples(run: LookalikeRun, day: int | None = None, multiple: int = 5, n_features: int = 5,
-                    n_neighbours: int = 3, random_state: int = 0) -> dict[str, pd.DataFrame]:
+                    n_neighbours: int = 3, random_state: int = 0,
+                    explained: tuple[pd.DataFrame, GraphAttribution] | None = None) -> dict[str, pd.DataFrame]:
     """Two worked examples from the expanded audience of ``day`` (default: the last scored day): a cold-start
     user ("user A (cold start)") and a warm one ("user B (warm)"), each a small table of their top
     attributed features and most important neighbours, neighbours described by their features (tie
-    strength, seed or not, taste), never by id."""
+    strength, seed or not, taste), never by id. ``explained`` reuses ``audience_attributions`` that cover
+    ``day``."""
     day = int(run.days[-1] if day is None else day)
-    who, found = audience_attributions(run, [day], multiple, random_state=random_state)
+    who, found = explained if explained is not None else audience_attributions(run, [day], multiple,
+                                                                               random_state=random_state)
     snapshot = run.snapshots[day - 1]
     inputs = gnn_inputs(run, day)
     src, dst = snapshot.edge_index.numpy()
@@ -398,7 +401,7 @@ def worked_examples(run: LookalikeRun, day: int | None = None, multiple: int = 5
     seeds = ~run.eval_mask
     examples = {}
     for label, cold in (("user A (cold start)", True), ("user B (warm)", False)):
-        candidates = np.flatnonzero(who["cold"].to_numpy() == cold)
+        candidates = np.flatnonzero((who["cold"].to_numpy() == cold) & (who["day"].to_numpy() == day))
         if not len(candidates):
             continue
         t = int(candidates[0])
@@ -417,8 +420,23 @@ def worked_examples(run: LookalikeRun, day: int | None = None, multiple: int = 5
     return examples
 
 
-def graph_report_rows(run: LookalikeRun, seeds: Sequence[int] = (0, 1, 2)) -> pd.DataFrame:
-    """Every results row of this module at its defaults (LICE on the GNN and the graph explanation), on one
-    thread: what the lookalike report adds."""
+class GNNExplanation(NamedTuple):
+    """What the lookalike report's "why these users" section shows: the results ``rows`` (LICE on the GNN and
+    the graph explanation), the expanded audience's LICE ``paths`` and two ``examples`` (no ids)."""
+
+    rows: pd.DataFrame
+    paths: pd.DataFrame
+    examples: dict[str, pd.DataFrame]
+
+
+def explain_run(run: LookalikeRun, seeds: Sequence[int] = (0, 1, 2)) -> GNNExplanation:
+    """Every part of the report section at its defaults, on one thread, each computed once: the layer states,
+    the reading, the LICE fits (the first seed's for the paths) and the attributions (the last day's for the
+    worked examples)."""
     with limit_threads(1):
-        return pd.concat([gnn_lice_rows(run, seeds), graph_explanation_rows(run)], ignore_index=True)
+        reading = read_gnn(run)
+        lice_rows = gnn_lice_rows(run, seeds, reading=reading)
+        explained = audience_attributions(run)
+        rows = pd.concat([lice_rows, graph_explanation_rows(run, explained=explained)], ignore_index=True)
+        return GNNExplanation(rows, lice_paths(run, reading=reading),
+                              worked_examples(run, explained=explained))
