@@ -20,7 +20,10 @@ allocations are invisible to ``tracemalloc``: after the snapshot is built the pr
 (``VmHWM``) is reset by writing ``5`` to ``/proc/self/clear_refs``, training runs, and the extra memory is
 ``VmHWM`` after training minus ``VmRSS`` before it: the peak extra memory of training, every epoch included
 (after the first epoch the allocator reuses its pages, so this is the peak of an epoch plus Adam's small state).
-The bars: an epoch within 1.5x GraphSAGE's time and within 2x its memory.
+The bars: an epoch within 1.5x GraphSAGE's time and within 2x its memory. ``--parts`` also times
+variants of ``dynamic_gnn`` without some of its parts (one aggregator, no GAE term, no dropout, GraphSAGE's
+concat update, and all of these at once), so the cost of each part can be read beside what it buys (the
+study's paired ablations).
 """
 from __future__ import annotations
 
@@ -84,15 +87,20 @@ def train_graphsage(snapshot: Snapshot, seeds: np.ndarray, epochs: int) -> tuple
     return seconds, logits.detach().numpy()
 
 
-def child(name: str, n_users: int, epochs: int) -> None:
-    """Train one model in this (fresh) process and print its figures as one JSON line."""
+PARTS = {"one aggregator (mean)": {"aggrs": ["mean"]}, "no GAE term": {"gae_weight": 0.0},
+         "no dropout": {"dropout": 0.0}, "concat update": {"update": "concat"},
+         "all four": {"aggrs": ["mean"], "gae_weight": 0.0, "dropout": 0.0, "update": "concat"}}
+
+
+def child(name: str, n_users: int, epochs: int, params: dict) -> None:
+    """Train one model (``dynamic_gnn`` with ``params``) in this fresh process; print its figures as JSON."""
     torch.set_num_threads(1)
     snapshot, seeds = synthetic_snapshot(n_users)
     before = rss_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")
     started = time.perf_counter()
     if name == "dynamic_gnn":
-        model = DynamicGNN(epochs=epochs, random_state=0).fit([snapshot], seeds)
+        model = DynamicGNN(epochs=epochs, random_state=0, **params).fit([snapshot], seeds)
         peak = rss_kib("VmHWM")
         seconds = model.epoch_seconds_
         setup = time.perf_counter() - started - sum(seconds)
@@ -111,16 +119,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--parts", action="store_true", help="also time dynamic_gnn without some of its parts")
     parser.add_argument("--child", choices=("dynamic_gnn", "graphsage"), help=argparse.SUPPRESS)
+    parser.add_argument("--params", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.users, args.epochs)
+        child(args.child, args.users, args.epochs, json.loads(args.params))
         return
-    figures = {}
-    for name in ("graphsage", "dynamic_gnn"):
-        out = subprocess.run([sys.executable, __file__, "--child", name, "--users", str(args.users),
-                              "--epochs", str(args.epochs)], check=True, capture_output=True, text=True).stdout
-        figures[name] = json.loads(out.strip().splitlines()[-1])
+
+    def measure(name: str, params: dict | None = None) -> dict:
+        out = subprocess.run([sys.executable, __file__, "--child", name, "--users", str(args.users), "--epochs",
+                              str(args.epochs), "--params", json.dumps(params or {})], check=True, capture_output=True,
+                             text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    figures = {name: measure(name) for name in ("graphsage", "dynamic_gnn")}
     sage, gnn = figures["graphsage"], figures["dynamic_gnn"]
     print(f"snapshot: {args.users:,} users, {N_FEATURES} features, {gnn['edges']:,} directed edges; one thread, "
           f"{args.epochs} epochs, median epoch")
@@ -134,6 +147,11 @@ def main() -> None:
           f"{time_ratio:.2f}x (bar <= 1.5x) -> {'MET' if time_ratio <= 1.5 else 'NOT MET'}")
     print(f"BAR epoch_memory: dynamic_gnn {gnn['extra_mib']:.0f} MiB vs graphsage {sage['extra_mib']:.0f} MiB = "
           f"{memory_ratio:.2f}x (bar <= 2x) -> {'MET' if memory_ratio <= 2.0 else 'NOT MET'}")
+    if args.parts:
+        for part, params in PARTS.items():
+            f = measure("dynamic_gnn", params)
+            print(f"dynamic_gnn with {part}: epoch {f['epoch_s']:.3f} s ({f['epoch_s'] / sage['epoch_s']:.2f}x "
+                  f"GraphSAGE), peak extra memory {f['extra_mib']:.0f} MiB ({f['extra_mib'] / sage['extra_mib']:.2f}x)")
 
 
 if __name__ == "__main__":
