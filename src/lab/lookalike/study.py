@@ -463,7 +463,7 @@ def graph_payoff(folders: Sequence[Path], dials: Sequence[str] = DIALS) -> pd.Da
     frames = []
     for folder in folders:
         params = yaml.safe_load((Path(folder) / "params.yaml").read_text())["parameters"]
-        metrics = json.loads((Path(folder) / "metrics.json").read_text())["metrics"]
+        metrics = json.loads((Path(folder) / "metrics.json").read_text())
         per_day = pd.read_csv(Path(folder) / "results.csv")
         for split in ("test", "test_cold"):
             after = _after_shift(per_day, metrics["shift_day"], split)
