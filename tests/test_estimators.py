@@ -50,8 +50,8 @@ def _lookalike_cases() -> dict[str, Case]:
     import numpy as np
 
     from lab.data import simulate_world
-    from lab.lookalike import (BaggingPU, DeepWalk, DynamicGNN, GraphSeries, RuleTargeting, SeedSimilarity,
-                               StaticGraphSAGE, UserCF)
+    from lab.lookalike import (BaggingPU, DeepWalk, DynamicGNN, GraphSeries, LabelPropagation, NeighbourGBM,
+                               RuleTargeting, SeedSimilarity, StaticGraphSAGE, UserCF)
 
     def graph():
         observed = simulate_world(n_users=150, n_days=6, shift_days=(4,), seed=0, edges_per_user_day=0.3).observed
@@ -84,6 +84,8 @@ def _lookalike_cases() -> dict[str, Case]:
         "BaggingPU": Case(lambda: BaggingPU(n_estimators=5), features, score),
         "DeepWalk": Case(lambda: DeepWalk(epochs=1, walks_per_node=2), union, score),
         "StaticGraphSAGE": Case(lambda: StaticGraphSAGE(epochs=5), union, score),
+        "NeighbourGBM": Case(NeighbourGBM, union, score),
+        "LabelPropagation": Case(LabelPropagation, union, score),
     }
 
 

@@ -2,10 +2,13 @@
 contract, the study's run and verdict, and bad input (the notebook's tiny run is in test_contract)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from sklearn.metrics import roc_auc_score
 
 from lab.data import SchemaError, simulate_world
@@ -14,7 +17,7 @@ from lab.lookalike import (BaggingPU, CentreAttentionAggregation, DeepWalk, Dyna
                            rolling_evaluation, sample_neighbours)
 from lab.lookalike.baselines import random_walks
 from lab.lookalike.evaluate import NON_GRAPH_MODELS, supervised_reference
-from lab.lookalike.study import Config, ablation_table, after_shift, comparison_table, run, verdict
+from lab.lookalike.study import Config, ablation_table, after_shift, comparison_table, graph_payoff, run, verdict
 from lab.results import check_results
 
 
@@ -270,3 +273,24 @@ def test_seeds_without_days_on_own_data_give_one_clear_message(world):
     observed = dict(world.observed, seeds=world.observed["seeds"][["user_id"]])
     with pytest.raises(SchemaError, match="no seed is tagged on or after train_end"):
         rolling_evaluation(World(config=None, observed=observed), train_end=5, ablations=(), progress=False)
+
+
+def test_graph_payoff_reads_a_sweep_s_folders_and_pairs_on_every_repetition(tmp_path):
+    folders = []
+    for i, (cold, gnn) in enumerate([(0.1, 0.70), (0.1, 0.74), (0.6, 0.80), (0.6, 0.84)]):
+        folder = tmp_path / f"run{i}"
+        folder.mkdir()
+        params = {"cold_start_share": cold, "peer_effect": 0.8, "tie_noise": 0.2}
+        (folder / "params.yaml").write_text(yaml.safe_dump({"parameters": params}))
+        (folder / "metrics.json").write_text(json.dumps({"shift_day": 3, "non_graph_models": ["rule", "lr"]}))
+        rows = [{"model": model, "metric": "auc", "value": value, "split": split, "day": day, "seed": 0}
+                for split in ("test", "test_cold") for day in (2, 3, 4)
+                for model, value in (("dynamic_gnn", gnn if day >= 3 else 0.0), ("rule", 0.65), ("lr", 0.70),
+                                     ("neighbour_gbm", 0.99))]
+        pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+        folders.append(folder)
+    payoff = graph_payoff(folders).set_index(["cold_start_share", "split"])
+    cell = payoff.loc[(0.6, "test_cold")]
+    assert cell["best_non_graph_model"] == "lr" and cell["repetitions"] == 2  # neighbour_gbm uses the graph
+    assert cell["gain"] == pytest.approx(0.12) and cell["ci_low"] < 0.12 < cell["ci_high"]
+    assert payoff.loc[(0.1, "test"), "gain"] == pytest.approx(0.02)
