@@ -294,3 +294,16 @@ def test_graph_payoff_reads_a_sweep_s_folders_and_pairs_on_every_repetition(tmp_
     assert cell["best_non_graph_model"] == "lr" and cell["repetitions"] == 2  # neighbour_gbm uses the graph
     assert cell["gain"] == pytest.approx(0.12) and cell["ci_low"] < 0.12 < cell["ci_high"]
     assert payoff.loc[(0.1, "test"), "gain"] == pytest.approx(0.02)
+
+
+def test_ranking_areas_match_scikit_learn_with_tied_scores():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(3)
+    y = rng.random(400) < 0.3
+    score = np.round(rng.normal(size=400) + y, 1)  # many ties, as a rule on a share of 0 gives
+    metrics = audience_metrics(y, score, 10)
+    assert metrics["auc"] == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert metrics["pr_auc"] == pytest.approx(average_precision_score(y, score), abs=1e-12)
+    with pytest.raises(ValueError, match="both classes"):
+        audience_metrics(np.zeros(5, bool), np.arange(5.0), 1)
