@@ -196,15 +196,15 @@ def gnn_path_agreement(lice: LICE, run: LookalikeRun, reading: GNNReading, noise
 
 def gnn_lice_rows(run: LookalikeRun, seeds: Sequence[int] = (0, 1, 2), max_clusters: int = 8, multiple: int = 5,
                   max_rows: int = 3000, n_init: int = 10, noise: float = 0.05,
-                  reading: GNNReading | None = None) -> pd.DataFrame:
+                  reading: GNNReading | None = None, fits: Sequence[LICE] | None = None) -> pd.DataFrame:
     """Results rows (``model="lice_gnn"``, ``split="test"``) of LICE on the GNN: held-out ``fidelity`` and
     ``n_clusters`` per layer for each LICE seed (``seed`` column), ``ari`` per layer across the ``seeds``,
     ``path_agreement`` per layer and for the whole path (``layer="all"``) under ``noise``, and
     ``decision_rate`` (share of rows in the audience: the fidelity of always saying "not picked" is one
     minus it). ``ari`` is ``lab.explain.lice.stability_ari``'s mean pairwise adjusted Rand index, read off
-    the seeds' fits instead of refitting them."""
+    the seeds' fits instead of refitting them; ``fits`` reuses LICE fits of ``reading``, one per seed."""
     reading = reading if reading is not None else read_gnn(run, multiple=multiple, max_rows=max_rows)
-    fits = [fit_gnn_lice(reading, max_clusters, n_init, seed) for seed in seeds]
+    fits = list(fits) if fits is not None else [fit_gnn_lice(reading, max_clusters, n_init, seed) for seed in seeds]
     rows = [{"metric": metric, "layer": layer, "seed": seed, "value": value}
             for seed, lice in zip(seeds, fits) for layer in lice.layers_
             for metric, value in (("fidelity", lice.fidelity_[layer]), ("n_clusters", lice.n_clusters_[layer]))]
@@ -435,8 +435,8 @@ def explain_run(run: LookalikeRun, seeds: Sequence[int] = (0, 1, 2)) -> GNNExpla
     worked examples)."""
     with limit_threads(1):
         reading = read_gnn(run)
-        lice_rows = gnn_lice_rows(run, seeds, reading=reading)
+        fits = [fit_gnn_lice(reading, random_state=seed) for seed in seeds]
+        lice_rows = gnn_lice_rows(run, seeds, reading=reading, fits=fits)
         explained = audience_attributions(run)
         rows = pd.concat([lice_rows, graph_explanation_rows(run, explained=explained)], ignore_index=True)
-        return GNNExplanation(rows, lice_paths(run, reading=reading),
-                              worked_examples(run, explained=explained))
+        return GNNExplanation(rows, lice_paths(run, fits[0], reading), worked_examples(run, explained=explained))
