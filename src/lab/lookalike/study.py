@@ -19,6 +19,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 import yaml
+from joblib import Parallel, delayed
 
 from lab.core import (SchemaError, StudyConfig, StudyResult, limit_threads, mean_std, mean_std_table, paired_gap,
                       paired_interval, refuse, stopwatch, world_for, world_problems_of)
@@ -73,7 +74,8 @@ class Config(StudyConfig):
     n_seeds: int = 5  # repetitions: seeds seed .. seed + n_seeds - 1 (a fresh world each on simulated data)
     featured_product: int = 0
     segment_query: str = "credit_score >= 700"
-    n_threads: int = 1
+    n_threads: int = 1  # threads per process
+    n_jobs: int = 2  # processes running the repetitions side by side
     explain: bool = True  # "why these users": LICE on the GNN's layers and graph explanations (first repetition)
 
 
@@ -93,6 +95,8 @@ def check(config: Config) -> list[str]:
         problems.append(f"ablations: unknown {unknown}; choose from {list(ABLATIONS)}")
     if config.n_seeds < 1:
         problems.append(f"n_seeds must be at least 1 (repetitions), got {config.n_seeds}")
+    if config.n_jobs < 1:
+        problems.append(f"n_jobs must be at least 1 (processes), got {config.n_jobs}")
     if not config.data_dir:
         if config.n_users < MIN_USERS:
             problems.append(f"n_users must be at least {MIN_USERS}, got {config.n_users}")
@@ -112,13 +116,10 @@ def run(config: Config) -> StudyResult:
     refuse(check(config))
     with stopwatch() as clock, limit_threads(config.n_threads):
         first_world = _world(config, config.seed)
-        runs = []
-        for repetition in range(config.n_seeds):
-            world = first_world if repetition == 0 or config.data_dir else _world(config, config.seed + repetition)
-            runs.append(rolling_evaluation(world, seed=config.seed + repetition, train_end=config.train_end,
-                                           window=config.window, half_life=config.half_life,
-                                           gnn_params={"epochs": config.epochs}, ablations=config.ablations,
-                                           featured_product=config.featured_product, progress=False))
+        own = first_world if config.data_dir else None  # own tables: every repetition reads the same ones
+        runs = Parallel(n_jobs=min(config.n_jobs, config.n_seeds), max_nbytes=None)(
+            delayed(_repetition)(config, config.seed + r, first_world if r == 0 else own)
+            for r in range(config.n_seeds))
         per_day = pd.concat([r.results for r in runs], ignore_index=True)
         first = runs[0]
         results = pd.concat([per_day, ablation_gains(per_day, first.shift_day)], ignore_index=True)
@@ -132,6 +133,15 @@ def run(config: Config) -> StudyResult:
             artefacts["explanation"] = explanation
     return StudyResult(config, results, headline, metrics=metrics, artefacts=artefacts,
                        runtime_seconds=clock["seconds"])
+
+
+def _repetition(config: Config, seed: int, world: World | None) -> LookalikeRun:
+    """One repetition (a fresh world of ``seed`` unless ``world`` is given), on ``n_threads`` threads."""
+    with limit_threads(config.n_threads):
+        return rolling_evaluation(world if world is not None else _world(config, seed), seed=seed,
+                                  train_end=config.train_end, window=config.window, half_life=config.half_life,
+                                  gnn_params={"epochs": config.epochs}, ablations=config.ablations,
+                                  featured_product=config.featured_product, progress=False)
 
 
 def _after_shift(results: pd.DataFrame, shift_day: int | None, split: str = "test",
