@@ -38,7 +38,8 @@ from torch_geometric.utils import k_hop_subgraph
 from lab.core import limit_threads
 from lab.explain.lice import LICE
 from lab.lookalike.baselines import neighbour_aggregate_names, neighbour_aggregates
-from lab.lookalike.evaluate import COLD_START_INTERACTIONS, LookalikeRun, own_history
+from lab.lookalike.audiences import expand
+from lab.lookalike.evaluate import LookalikeRun
 from lab.lookalike.model import DynamicGNN
 from lab.lookalike.sampling import Snapshot
 
@@ -80,13 +81,15 @@ def gnn_inputs(run: LookalikeRun, day: int) -> pd.DataFrame:
 def audience(scores: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     """The top-``k`` of the ``candidates`` (mask [N]) by ``scores`` [N] as a mask, and the cut between
     the k-th and the (k+1)-th score (a user is in the audience when their score is above it)."""
-    order = np.flatnonzero(candidates)[np.argsort(-scores[candidates], kind="stable")]
-    k = min(k, len(order))
-    chosen = np.zeros(len(scores), dtype=bool)
-    chosen[order[:k]] = True
-    low = scores[order[k - 1]]
-    cut = (low + scores[order[k]]) / 2 if k < len(order) else low - 1.0
-    return chosen, float(cut)
+    chosen = expand(scores, min(k, int(candidates.sum())), exclude=~candidates)
+    low, rest = scores[chosen].min(), scores[candidates & ~chosen]
+    return chosen, float((low + rest.max()) / 2 if len(rest) else low - 1.0)
+
+
+def cold_starts(run: LookalikeRun, day: int) -> np.ndarray:
+    """The scored users who are cold starts on ``day`` (one of ``run.days``), a mask [N]: the study's
+    ``test_cold`` slice."""
+    return run.slices["test_cold"][int(np.searchsorted(run.days, day))]
 
 
 @dataclass
@@ -114,12 +117,11 @@ def read_gnn(run: LookalikeRun, days: Sequence[int] | None = None, multiple: int
     from every scored day (or ``days``); ``states`` reuses a ``run.model.layer_states(run.snapshots)``."""
     states = states if states is not None else run.model.layer_states(run.snapshots)
     scored = np.asarray(run.days if days is None else days)
-    history = own_history(run.series, scored)
     k = n_audience(run, multiple)
     layers = gnn_layers(run.model)
     embeddings: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     frames, logits, day_col, users, cold = [], [], [], [], []
-    for i, day in enumerate(scored):
+    for day in scored:
         record = states[day - 1]
         _, cut = audience(record["score"], run.eval_mask, k)
         rows = np.flatnonzero(run.eval_mask)
@@ -129,7 +131,7 @@ def read_gnn(run: LookalikeRun, days: Sequence[int] | None = None, multiple: int
         logits.append(record["score"][rows] - cut)
         day_col.append(np.full(len(rows), day))
         users.append(rows)
-        cold.append(history[i, rows] <= COLD_START_INTERACTIONS)
+        cold.append(cold_starts(run, day)[rows])
     X = pd.concat(frames, ignore_index=True)
     keep = np.sort(np.random.default_rng(random_state).permutation(len(X))[:max_rows])
     keep = keep[~X.iloc[keep].duplicated().to_numpy()]
@@ -326,21 +328,22 @@ def neighbour_in_top(features: pd.DataFrame, top: int = 3) -> np.ndarray:
 
 def audience_attributions(run: LookalikeRun, days: Sequence[int] | None = None, multiple: int = 5,
                           max_cold: int = 20, max_warm: int = 10, epochs: int = 200, lr: float = 0.1,
-                          random_state: int = 0) -> tuple[pd.DataFrame, GraphAttribution]:
+                          random_state: int = 0, states: list[dict[str, np.ndarray]] | None = None
+                          ) -> tuple[pd.DataFrame, GraphAttribution]:
     """Graph attributions of the expanded audience (top-K non-seed users, K = ``multiple`` x seeds) on each
     of ``days`` (default: every scored day): up to ``max_cold`` cold-start and ``max_warm`` warm users drawn at random;
-    returns who was explained (``day``, ``user``, ``cold``) and their ``GraphAttribution`` (rows aligned)."""
+    returns who was explained (``day``, ``user``, ``cold``) and their ``GraphAttribution`` (rows aligned);
+    ``states`` reuses a ``run.model.layer_states(run.snapshots)``."""
     scored = np.asarray(run.days if days is None else days)
-    history = own_history(run.series, scored)
     rng = np.random.default_rng(random_state)
     k = n_audience(run, multiple)
     frames, features, neighbours = [], [], []
-    states = run.model.layer_states(run.snapshots)
+    states = states if states is not None else run.model.layer_states(run.snapshots)
     done = 0
-    for i, day in enumerate(scored):
+    for day in scored:
         snapshot, record = run.snapshots[day - 1], states[day - 1]
         chosen, _ = audience(record["score"], run.eval_mask, k)
-        cold = history[i] <= COLD_START_INTERACTIONS
+        cold = cold_starts(run, day)
         warm = np.flatnonzero(chosen & ~cold)
         colder = np.flatnonzero(chosen & cold)
         users = np.sort(np.concatenate([rng.choice(colder, size=min(max_cold, len(colder)), replace=False),
@@ -349,8 +352,7 @@ def audience_attributions(run: LookalikeRun, days: Sequence[int] | None = None, 
         scorer = FrozenSnapshotScorer(run.model, snapshot, edge_index)
         found = graph_attributions(scorer, scorer.x, edge_index, users, run.series.feature_names,
                                    run.model.n_layers, epochs, lr, random_state)
-        frames.append(pd.DataFrame({"day": day, "user": users,
-                                    "cold": history[i, users] <= COLD_START_INTERACTIONS}))
+        frames.append(pd.DataFrame({"day": day, "user": users, "cold": cold[users]}))
         features.append(found.features)
         neighbours.append(found.neighbours.assign(target=found.neighbours["target"] + done))
         done += len(users)
@@ -434,9 +436,10 @@ def explain_run(run: LookalikeRun, seeds: Sequence[int] = (0, 1, 2)) -> GNNExpla
     the reading, the LICE fits (the first seed's for the paths) and the attributions (the last day's for the
     worked examples)."""
     with limit_threads(1):
-        reading = read_gnn(run)
+        states = run.model.layer_states(run.snapshots)
+        reading = read_gnn(run, states=states)
         fits = [fit_gnn_lice(reading, random_state=seed) for seed in seeds]
         lice_rows = gnn_lice_rows(run, seeds, reading=reading, fits=fits)
-        explained = audience_attributions(run)
+        explained = audience_attributions(run, states=states)
         rows = pd.concat([lice_rows, graph_explanation_rows(run, explained=explained)], ignore_index=True)
         return GNNExplanation(rows, lice_paths(run, fits[0], reading), worked_examples(run, explained=explained))

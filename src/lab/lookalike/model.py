@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -380,53 +380,57 @@ class DynamicGNN(BaseEstimator):
             self.epoch_seconds_.append(time.perf_counter() - started)
         stopper.restore()
 
-    @torch.no_grad()
-    def rollout(self, snapshots: Sequence[Snapshot]) -> Rollout:
-        """Scores, final state and attention (see ``Rollout``), the memory rolled from the first snapshot to
-        the last. Uniform neighbour draws come from a stream of their own (``member_seed(random_state, 1)``)."""
+    def _roll(self, snapshots: Sequence[Snapshot]) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
+        """Per snapshot, the sampled ``edge_index``, the state, the score and the first layer's attention, the
+        memory rolled from the first snapshot to the last. Uniform neighbour draws come from a stream of their
+        own (``member_seed(random_state, 1)``)."""
         check_is_fitted(self, "module_")
         generator = torch.Generator().manual_seed(member_seed(self.random_state, 1))
         state: Tensor | None = None
-        scores, attention = [], []
-        for snapshot in snapshots:
-            x = self._scale(snapshot.x)
-            _, state, att = self.module_(x, self._sample(snapshot, generator), state)
-            scores.append(self.module_.score(state, x).numpy())
-            attention.append(att.numpy().astype(np.float16))
-        if state is None:
-            raise ValueError("rollout needs at least one snapshot")
-        return Rollout(np.stack(scores), state.numpy(), np.stack(attention))
-
-    @torch.no_grad()
-    def layer_states(self, snapshots: Sequence[Snapshot]) -> list[dict[str, np.ndarray]]:
-        """Per snapshot, what each layer ``i`` computed, rolled exactly as ``rollout`` rolls (same sampled edges,
-        same state): ``layer{i}_centre`` (the node state the layer read), ``layer{i}_neighbourhood`` (the
-        attention-mixed aggregate of the sampled neighbours) and ``layer{i}_cross`` (the crossing update), each
-        [N, H]; then ``embedding`` (the state scored) [N, H], ``score`` [N] and ``edge_index`` [2, E] (the
-        sampled edges). What LICE and the graph explanations read (``lab.explain.graph``)."""
-        check_is_fitted(self, "module_")
-        module = self.module_
-        generator = torch.Generator().manual_seed(member_seed(self.random_state, 1))
-        state: Tensor | None = None
-        records = []
         for snapshot in snapshots:
             x = self._scale(snapshot.x)
             edge_index = self._sample(snapshot, generator)
-            adj_t = centre_adjacency(edge_index, x.size(0))
-            z = module.dropout(F.relu(module.input(x)))
-            record: dict[str, np.ndarray] = {}
-            for i, conv in enumerate(module.convs):
-                assert isinstance(conv, DynamicConv)
-                a, _ = conv.propagate(adj_t, h=conv.message_lin(z), centre=z)
-                update = conv.combine(z, a)
-                record.update({f"layer{i}_centre": z.numpy(), f"layer{i}_neighbourhood": a.numpy(),
-                               f"layer{i}_cross": update.numpy()})
-                z = module.dropout(F.relu(z + update))
-            state = z if module.memory is None else module.memory(z, torch.zeros_like(z) if state is None else state)
-            record.update({"embedding": state.numpy(), "score": module.score(state, x).numpy(),
-                           "edge_index": edge_index.numpy()})
-            records.append(record)
-        return records
+            _, state, attention = self.module_(x, edge_index, state)
+            yield edge_index, state, self.module_.score(state, x), attention
+
+    @torch.no_grad()
+    def rollout(self, snapshots: Sequence[Snapshot]) -> Rollout:
+        """Scores, final state and attention (see ``Rollout``), the memory rolled from the first snapshot to
+        the last."""
+        scores, attention, last = [], [], None
+        for _, state, score, att in self._roll(snapshots):  # only the last state is kept
+            scores.append(score.numpy())
+            attention.append(att.numpy().astype(np.float16))
+            last = state
+        if last is None:
+            raise ValueError("rollout needs at least one snapshot")
+        return Rollout(np.stack(scores), last.numpy(), np.stack(attention))
+
+    @torch.no_grad()
+    def layer_states(self, snapshots: Sequence[Snapshot]) -> list[dict[str, np.ndarray]]:
+        """Per snapshot, what each layer ``i`` computed, rolled as ``rollout`` rolls (same sampled edges, same
+        state): ``layer{i}_centre`` (the node state the layer read), ``layer{i}_neighbourhood`` (the
+        attention-mixed aggregate of the sampled neighbours) and ``layer{i}_cross`` (the crossing update), each
+        [N, H], read by a forward hook on each layer's update; then ``embedding`` (the state scored) [N, H],
+        ``score`` [N] and ``edge_index`` [2, E] (the sampled edges). What LICE and the graph explanations read
+        (``lab.explain.graph``)."""
+        check_is_fitted(self, "module_")
+        layers: dict[str, np.ndarray] = {}
+
+        def keep(i: int) -> Callable[[nn.Module, tuple[Tensor, Tensor], Tensor], None]:
+            def hook(module: nn.Module, inputs: tuple[Tensor, Tensor], output: Tensor) -> None:
+                layers.update({f"layer{i}_centre": inputs[0].numpy(), f"layer{i}_neighbourhood": inputs[1].numpy(),
+                               f"layer{i}_cross": output.numpy()})
+            return hook
+
+        convs = [conv for conv in self.module_.convs if isinstance(conv, DynamicConv)]
+        handles = [conv.combine.register_forward_hook(keep(i)) for i, conv in enumerate(convs)]
+        try:
+            return [{**layers, "embedding": state.numpy(), "score": score.numpy(), "edge_index": edge_index.numpy()}
+                    for edge_index, state, score, _ in self._roll(snapshots)]
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def decision_function(self, snapshots: Sequence[Snapshot]) -> np.ndarray:
         """Lookalike scores [len(snapshots), N] (higher = more like the seeds)."""

@@ -8,8 +8,8 @@ from matplotlib.figure import Figure
 
 from lab.core import StudyResult
 from lab.lookalike.evaluate import cumulative_gains as gains_curve
-from lab.lookalike.study import (SPLITS, after_shift, attention_by_day, attention_by_degree, attention_by_slice,
-                                 daily_table, paired_gains, shown_models)
+from lab.lookalike.study import (SPLITS, attention_by_day, attention_by_degree, attention_by_slice, daily_table,
+                                 paired_gains, shown_models, slice_auc)
 
 SPLIT_LABELS = {"test": "all scored users", "test_cold": "cold starts", "test_warm": "warm users"}
 
@@ -63,9 +63,7 @@ def aggregator_attention(result: StudyResult) -> Figure:
 def auc_by_slice(result: StudyResult) -> Figure:
     """AUC after the shift of the shown models on every scored user, cold starts and warm users (mean and
     std over repetitions): where the graph helps."""
-    frames = [after_shift(result, split).assign(split=split) for split in SPLITS]
-    auc = pd.concat(frames)
-    auc = auc[auc["metric"] == "auc"]
+    auc = slice_auc(result)
     models = [m for m in shown_models(result) if m != "oracle"]
     stats = auc[auc["model"].isin(models)].groupby(["split", "model"])["value"].agg(["mean", "std"])
     fig, ax = plt.subplots(figsize=(9, 4))

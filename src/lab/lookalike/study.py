@@ -198,8 +198,8 @@ def _headline(per_day: pd.DataFrame, shift_day: int | None) -> dict[str, Any]:
     headline: dict[str, Any] = {"dynamic_gnn_auc_after_shift": auc["dynamic_gnn"], "best_baseline_model": best,
                                 "best_baseline_auc_after_shift": auc[best], "gain_over_best_baseline": gain}
     cold = _after_shift(per_day, shift_day, "test_cold")
-    cold_gain, _, _, cold_best = gap_to_best(cold, NON_GRAPH_MODELS)
-    headline["graph_gain_cold"] = cold_gain  # the dynamic GNN minus the best model without a graph, cold starts
+    # the dynamic GNN minus the best model without a graph, on cold starts and on every scored user
+    headline["graph_gain_cold"] = gap_to_best(cold, NON_GRAPH_MODELS)[0]
     headline["graph_gain"] = gap_to_best(after, NON_GRAPH_MODELS)[0]
     if "supervised_reference" in auc:
         settled = _after_shift(per_day, shift_day, settled=True)
@@ -258,12 +258,16 @@ def daily_table(result: StudyResult, metric: str = "auc") -> pd.DataFrame:
     return rows.astype({"day": int}).groupby(["day", "model"])["value"].mean().unstack("model")
 
 
+def slice_auc(result: StudyResult) -> pd.DataFrame:
+    """AUC after the shift per model, repetition (``seed``) and split (``SPLITS``), one row each."""
+    auc = pd.concat([after_shift(result, split).assign(split=split) for split in SPLITS])
+    return auc[auc["metric"] == "auc"]
+
+
 def slice_table(result: StudyResult) -> pd.DataFrame:
     """AUC after the shift per model (rows) and split (columns: all scored users, cold starts, warm users),
-    'mean ± std' over repetitions, with each slice's mean share of the scored users; best overall first."""
-    frames = [after_shift(result, split).assign(split=split) for split in SPLITS]
-    auc = pd.concat(frames)
-    auc = auc[auc["metric"] == "auc"]
+    'mean ± std' over repetitions; best overall first."""
+    auc = slice_auc(result)
     order = auc[auc["split"] == "test"].groupby("model")["value"].mean().sort_values(ascending=False).index
     table = mean_std_table(auc, index="model", columns="split")
     return table[[s for s in SPLITS if s in table]].reindex(order)
@@ -380,9 +384,8 @@ def clusters_table(result: StudyResult) -> pd.DataFrame:
 
 
 def explanation_table(result: StudyResult) -> pd.DataFrame:
-    """LICE on each GNN layer (held-out surrogate fidelity and clusters, worst over LICE's seeds; ARI across
-    them; path agreement under 5% feature noise) and the graph explanation's neighbour-feature top-3 share
-    on cold-start and warm members of the expanded audience."""
+    """LICE on each GNN layer: held-out surrogate fidelity and clusters (worst over LICE's seeds), ARI across
+    them and path agreement under 5% feature noise (empty when the run did not explain)."""
     rows = result.results
     lice = rows[rows["model"] == "lice_gnn"]
     if lice.empty:
@@ -479,7 +482,7 @@ def graph_payoff(folders: Sequence[Path], dials: Sequence[str] = DIALS) -> pd.Da
             after = _after_shift(per_day, metrics["shift_day"], split)
             after = after[(after["metric"] == "auc")
                           & after["model"].isin([*metrics["non_graph_models"], "dynamic_gnn"])]
-            frames.append(after.assign(split=split, run=str(folder), seed=after["seed"].astype(str) + "/" + str(folder),
+            frames.append(after.assign(split=split, seed=after["seed"].astype(str) + "/" + str(folder),
                                        **{dial: params[dial] for dial in dials}))
     rows = []
     for cell, auc in pd.concat(frames).groupby([*dials, "split"]):
