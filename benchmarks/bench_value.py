@@ -20,6 +20,8 @@ from timing import notebook_seconds
 
 from lab.allocate import objective_values, solve_dual, ticket_values, to_problem, true_incremental_profit
 from lab.core import world_for
+from lab.data import OFFERS
+from lab.uplift import fit_offer_effects
 from lab.value.study import Config, run
 
 
@@ -34,26 +36,36 @@ def _seeds(values: np.ndarray) -> str:
     return ", ".join(f"{v:,.3f}" for v in values)
 
 
-def with_true_effects(seeds: list[int]) -> dict[str, np.ndarray]:
-    """True incremental profit of each objective planned with the world's true offer effects (the rest of the
-    value table estimated as in the study): what the objectives are worth without the effects' estimation error."""
-    config, out = Config(), {o: [] for o in ("conversion", "profit", "clv")}
+def planned_with(seeds: list[int], effects: str, n_users: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """True incremental profit of each objective planned on a world of ``n_users`` with ``effects``:
+    ``estimated`` (the study's uplift learner), ``true`` (the world's per-user offer effects) or
+    ``true_average`` (each offer's true average effect for everyone); the rest of the value table is
+    estimated as in the study. Also the correlation of the estimated with the true per-user effects (per
+    seed, averaged over offers): how much of the effects' heterogeneity, where the profit lies, the
+    learner recovers."""
+    config, out, signal = Config(), {o: [] for o in ("conversion", "profit", "clv")}, []
     for seed in seeds:
-        world = world_for(n_users=config.allocation_users, seed=seed)
-        effects = world.oracle["effects"]
-        tau = effects[["user_id", *[c for c in effects if c.startswith("tau_")]]]
+        world = world_for(n_users=n_users, seed=seed)
+        truth = world.oracle["effects"].set_index("user_id").loc[world.observed["users"]["user_id"]]
+        columns = [f"tau_{o}" for o in OFFERS[1:]]
+        estimated = fit_offer_effects(world, learner=config.uplift_learner, random_state=seed)
+        signal.append(np.mean([np.corrcoef(estimated[c], truth[c])[0, 1] for c in columns]))
+        tau = {"estimated": estimated, "true": truth[columns].reset_index(),
+               "true_average": truth[columns].assign(**truth[columns].mean()).reset_index()}[effects]
         ticket = ticket_values(world, seed)
         for objective in out:
             table = objective_values(world, objective, random_state=seed, ticket=ticket, tau=tau)
-            allocation = solve_dual(to_problem(table, config.budget_per_user * config.allocation_users))
+            allocation = solve_dual(to_problem(table, config.budget_per_user * n_users))
             out[objective].append(true_incremental_profit(world, allocation))
-    return {o: np.array(v) for o, v in out.items()}
+    return {o: np.array(v) for o, v in out.items()}, np.array(signal)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--skip-notebook", action="store_true")
+    parser.add_argument("--diagnostic-users", type=int, nargs="*", default=[5000, 20000],
+                        help="world sizes of the diagnostic plans (estimated, true-average and true effects)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     results = pd.concat([run(Config(seed=seed)).results for seed in args.seeds], ignore_index=True)
@@ -86,11 +98,15 @@ def main() -> None:
           f"{profit['clv'].mean():,.0f}; true extra defaults {', '.join(f'{o} {v:.2f}' for o, v in defaults.items())}; "
           f"profit vs conversion {100 * gain:+.1f}% (bar >= +10%) -> {'MET' if gain >= 0.10 else 'NOT MET'}")
 
-    truth = with_true_effects(args.seeds)
-    print(f"  diagnostic, planned with the true offer effects: conversion {truth['conversion'].mean():,.0f} "
-          f"[{_seeds(truth['conversion'])}], profit {truth['profit'].mean():,.0f} [{_seeds(truth['profit'])}], clv "
-          f"{truth['clv'].mean():,.0f}; profit vs conversion "
-          f"{100 * (truth['profit'].mean() - truth['conversion'].mean()) / abs(truth['conversion'].mean()):+.1f}%")
+    for n_users in args.diagnostic_users:
+        for effects in ("estimated", "true_average", "true"):
+            planned, signal = planned_with(args.seeds, effects, n_users)
+            conversion, by_profit = planned["conversion"].mean(), planned["profit"].mean()
+            recovered = f"; correlation of estimated with true effects [{_seeds(signal)}]" * (effects == "estimated")
+            print(f"  diagnostic, {n_users:,} users planned with {effects} effects: conversion {conversion:,.0f} "
+                  f"[{_seeds(planned['conversion'])}], profit {by_profit:,.0f} [{_seeds(planned['profit'])}], clv "
+                  f"{planned['clv'].mean():,.0f}; profit vs conversion "
+                  f"{100 * (by_profit - conversion) / abs(conversion):+.1f}%{recovered}")
 
     if not args.skip_notebook:
         seconds = notebook_seconds("60_risk_and_value.ipynb")
