@@ -18,9 +18,9 @@ from timing import notebook_seconds
 
 from lab.core import world_for
 from lab.lifecycle.ope import customers_at, true_value
-from lab.lifecycle.policies import fit_q_learners, logged_episodes
-from lab.lifecycle.study import (BASELINES, LEARNED, Config, _customers, _policies, best_learned, fold_of, gains,
-                                 run)
+from lab.lifecycle.policies import logged_episodes
+from lab.lifecycle.study import (BASELINES, LEARNED, Config, _customers, _policies, best_learned, fit_learners, fold_of,
+                                 gains, run)
 
 GAIN_BAR = 5.0           # percent over myopic the best learned policy's interval must clear
 DR_BAR = 10.0            # percent of the true value DR must come within, for every policy
@@ -66,8 +66,7 @@ def data_size(n_users: int) -> None:
     customers, static = _customers(world, episodes.user_id)
     fold = fold_of(len(episodes.user_id), 2, seed=0)
     held_out = np.flatnonzero(fold == 0)
-    models = fit_q_learners(episodes.subset(np.flatnonzero(fold != 0)), config.gamma, config.max_iter, 0,
-                            config.n_bootstrap, config.lcb_penalty)
+    models = fit_learners(episodes.subset(np.flatnonzero(fold != 0)), config, 0)
     values = {name: true_value(policy, customers_at(customers, held_out), static[held_out], episodes.n_months,
                                config.gamma, config.n_rollouts, (0, 0)).value
               for name, policy in _policies(models, 1.0).items()}

@@ -1,6 +1,7 @@
 """Lifecycle policies and off-policy evaluation: OPE of the logging policy is the logged mean return, IPS
 is unbiased on a toy bandit, the observable state is the same on the logs and in a rollout, fitted-Q
-beats doing nothing where acting pays, the pessimistic fitted-Q does nothing under a large penalty,
+beats doing nothing where acting pays, the pessimistic fitted-Q does nothing under a large penalty, the
+structured learner reads the month's bookkeeping exactly and raises the limit of safe customers only,
 cross-fitting folds are disjoint and pooled truths are customer-weighted, and bad parameters give
 one-line errors."""
 from __future__ import annotations
@@ -9,11 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
 from lab.data import simulate_world
-from lab.data.world.lifecycle import LOGGING_POLICY, Customers, rollout
+from lab.data.world.credit import LGD, MARGIN, RATE_DISCOUNT_MARGIN
+from lab.data.world.lifecycle import ACTION_COST, LOGGING_POLICY, TERM_MONTHS, Customers, rollout
 from lab.lifecycle.ope import Truth, estimates, evaluate_policy, pooled, true_value
-from lab.lifecycle.policies import (DYNAMIC_FEATURES, Episodes, FittedQ, FixedPolicy, GreedyPolicy, History,
-                                    PessimisticFittedQ, logged_episodes, policy_probabilities)
+from lab.lifecycle.policies import (DYNAMIC_FEATURES, OUTCOMES, Episodes, FittedQ, FixedPolicy, GreedyPolicy,
+                                    History, PessimisticFittedQ, logged_episodes, policy_probabilities)
+from lab.lifecycle.structured import ObservedDynamics, RiskThreshold
 from lab.lifecycle.study import Config, check, fold_of
 
 
@@ -92,6 +98,51 @@ def test_pessimistic_fitted_q_is_the_ensemble_mean_without_penalty_and_does_noth
     assert (GreedyPolicy(wary).probabilities(t["X"])[:, 0] == 1).all()
 
 
+def _outcome_args(t: dict) -> tuple:
+    return (t["X"], t["action"], t["reward"], t["X_next"], t["done"], *(t[name] for name in OUTCOMES))
+
+
+def test_observed_dynamics_recovers_the_bookkeeping_of_the_month(episodes):
+    """Margin, action costs, loss at default, amortisation and top-up sizes are read exactly off the logs."""
+    model = ObservedDynamics(max_iter=10).fit(*_outcome_args(episodes.transitions()))
+    np.testing.assert_allclose(12 * model.margin_, [MARGIN] * 3 + [MARGIN - RATE_DISCOUNT_MARGIN], atol=1e-4)
+    np.testing.assert_allclose(model.cost_, ACTION_COST, atol=1e-3)
+    assert model.loss_rate_ == pytest.approx(LGD, abs=1e-4)
+    assert model.amortisation_ == pytest.approx(1 - 1 / TERM_MONTHS, abs=1e-4)
+    np.testing.assert_allclose(model.top_up_size_, [0.25, 0.25, 0.5, 0.25], atol=1e-3)
+
+
+def test_risk_threshold_raises_the_limit_of_safe_customers_only():
+    """Half the customers almost never default, half often: raising every month pays for the first half only,
+    and the structured learner raises only (a cautious part of) them, well above doing nothing in truth."""
+    n = 3000
+    rng = np.random.default_rng(0)
+    safe = np.arange(n) < n // 2
+    customers = Customers(np.arange(n), rng.uniform(5_000, 10_000, n), np.where(safe, 1e-4, 0.03), np.full(n, -4.0),
+                          np.full(n, 0.6), np.full(n, 0.3), np.full(n, 0.5))
+    users = pd.DataFrame({"user_id": np.arange(n), "credit_score": np.where(safe, 760.0, 580.0) + rng.normal(0, 20, n)})
+    episodes = logged_episodes(rollout(customers, 6, rng), users, n_months=6)
+    t = episodes.transitions()
+    model = RiskThreshold(0.99, max_iter=30).fit(*_outcome_args(t), groups=t["row"])
+    raised = GreedyPolicy(model).probabilities(episodes.features[:, 0])[:, 2] == 1
+    assert raised[safe].mean() > 0.2 and not raised[~safe].any()
+    static = users[["credit_score"]].to_numpy()
+    learned = true_value(GreedyPolicy(model), customers, static, 6, 0.99, 5, seed=3).value
+    nothing = true_value(FixedPolicy(np.eye(4)[0]), customers, static, 6, 0.99, 5, seed=3).value
+    assert learned > 1.1 * nothing
+
+
+def test_risk_threshold_follows_the_estimator_contract(episodes):
+    unfitted = RiskThreshold(shares=(0.0, 0.5), max_iter=5)
+    assert clone(unfitted).get_params() == unfitted.get_params()
+    with pytest.raises(NotFittedError):
+        unfitted.predict(episodes.features[:, 0])
+    fitted = unfitted.fit(*_outcome_args(episodes.transitions()))
+    assert fitted is unfitted and fitted.share_ in (0.0, 0.5) and set(fitted.values_) == {0.0, 0.5}
+    scores = fitted.predict(episodes.features[:, 0])
+    assert (scores[:, 0] == 0).all() and np.isneginf(scores[:, [1, 3]]).all()
+
+
 def test_cross_fitting_folds_are_disjoint_and_pooled_truth_is_customer_weighted(episodes):
     fold = fold_of(len(episodes.user_id), 2, seed=0)
     assert abs(np.bincount(fold)[0] - np.bincount(fold)[1]) <= 1
@@ -133,3 +184,10 @@ def test_own_logs_without_propensity_are_refused(tmp_path, world):
     world.observed["account_months"].drop(columns="propensity").to_csv(tmp_path / "account_months.csv", index=False)
     problems = check(Config(data_dir=str(tmp_path)))
     assert any("propensity" in p for p in problems)
+
+
+def test_own_logs_without_the_months_outcomes_are_refused(tmp_path, world):
+    world.observed["users"].to_csv(tmp_path / "users.csv", index=False)
+    world.observed["account_months"].drop(columns="churned").to_csv(tmp_path / "account_months.csv", index=False)
+    problems = check(Config(data_dir=str(tmp_path)))
+    assert len(problems) == 1 and "churned" in problems[0] and "risk_threshold" in problems[0]

@@ -22,6 +22,7 @@ and the action's one-hot with ``HistGradientBoostingRegressor``:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ PAID = ACTIONS[1:]
 # Numeric users columns a lender knows of each customer, used where the users table has them.
 STATIC_COLUMNS = ("age", "income", "credit_score", "tenure_months", "app_sessions_30d", "savings_balance",
                   "debt_to_income", "digital_affinity", "risk_appetite", "price_sensitivity", "prior_drawdowns")
+OUTCOMES = ("defaulted", "churned", "topped_up")  # what happened to an account in a logged month
 DYNAMIC_FEATURES = ("month", "balance", "amount", "balance_share", "top_ups",
                     *(f"times_{a}" for a in PAID), *(f"months_since_{a}" for a in PAID))
 
@@ -89,6 +91,8 @@ class Episodes:
     propensity: np.ndarray  # [n, H], 1 where closed
     open: np.ndarray        # [n, H] bool
     feature_names: tuple[str, ...]
+    outcomes: dict[str, np.ndarray] | None = None  # OUTCOMES of each month, [n, H] 0/1, 0 where closed
+
 
     @property
     def n_months(self) -> int:
@@ -96,8 +100,9 @@ class Episodes:
 
     def subset(self, rows: np.ndarray) -> Episodes:
         """The episodes of the customers at ``rows`` (for cross-fitting)."""
+        outcomes = None if self.outcomes is None else {name: v[rows] for name, v in self.outcomes.items()}
         return Episodes(self.user_id[rows], self.features[rows], self.action[rows], self.reward[rows],
-                        self.propensity[rows], self.open[rows], self.feature_names)
+                        self.propensity[rows], self.open[rows], self.feature_names, outcomes)
 
     def returns(self, gamma: float) -> np.ndarray:
         """Discounted return-to-go from every month, ``[n, H]``."""
@@ -109,15 +114,16 @@ class Episodes:
         return out
 
     def transitions(self) -> dict[str, np.ndarray]:
-        """One row per open logged month: ``X``, ``action``, ``reward``, ``X_next``, ``done``, and ``row``
-        (customer) and ``month`` to index the dense arrays with."""
+        """One row per open logged month: ``X``, ``action``, ``reward``, ``X_next``, ``done``, ``row``
+        (customer) and ``month`` to index the dense arrays with, and the month's ``OUTCOMES`` where logged."""
         row, month = np.nonzero(self.open)
         has_next = month + 1 < self.n_months
         next_month = np.minimum(month + 1, self.n_months - 1)
         done = ~has_next | ~self.open[row, next_month]
         return {"X": self.features[row, month], "action": self.action[row, month],
                 "reward": self.reward[row, month], "X_next": self.features[row, next_month], "done": done,
-                "row": row, "month": month}
+                "row": row, "month": month,
+                **{name: values[row, month] for name, values in (self.outcomes or {}).items()}}
 
 
 def logged_episodes(account_months: pd.DataFrame, users: pd.DataFrame, n_months: int | None = None) -> Episodes:
@@ -145,15 +151,18 @@ def logged_episodes(account_months: pd.DataFrame, users: pd.DataFrame, n_months:
         features[:, m] = history.features()
         following = balance[:, m + 1] if m + 1 < horizon else np.zeros(len(ids))
         history = history.after(action[:, m], topped_up[:, m], following)
+    outcomes = ({name: dense(frame[name].to_numpy(), 0) for name in OUTCOMES}
+                if all(name in frame for name in OUTCOMES) else None)
     return Episodes(ids, features, action, dense(frame["profit"].to_numpy(), 0.0), propensity,
-                    dense(np.ones(len(frame)), 0).astype(bool), (*DYNAMIC_FEATURES, *static_names))
+                    dense(np.ones(len(frame)), 0).astype(bool), (*DYNAMIC_FEATURES, *static_names), outcomes)
 
 
 def _amount(X: np.ndarray) -> np.ndarray:
     return np.maximum(X[:, DYNAMIC_FEATURES.index("amount")], 1.0)
 
 
-def _design(X: np.ndarray, action: np.ndarray) -> np.ndarray:
+def state_action_design(X: np.ndarray, action: np.ndarray) -> np.ndarray:
+    """The state then the action's one-hot: the input of every action-value model."""
     return np.column_stack([X, np.eye(N_ACTIONS)[action]])
 
 
@@ -172,7 +181,7 @@ class _ActionValue(BaseEstimator):
     def predict(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self)
         X = np.asarray(X, dtype=np.float64)
-        per_unit = [self.model_.predict(_design(X, np.full(len(X), a))) for a in range(N_ACTIONS)]
+        per_unit = [self.model_.predict(state_action_design(X, np.full(len(X), a))) for a in range(N_ACTIONS)]
         return np.column_stack(per_unit) * _amount(X)[:, None]
 
 
@@ -206,12 +215,13 @@ class FittedQ(_ActionValue):
                 q_next = self._month_values(0, X_next[live])
                 v_next = q_next.max(axis=1) if next_probs is None else (q_next * next_probs[live]).sum(axis=1)
                 target[~np.asarray(done)[rows]] += self.gamma * v_next
-            self.models_.insert(0, self._regressor(m).fit(_design(X[rows], action[rows]), target / _amount(X[rows])))
+            design = state_action_design(X[rows], action[rows])
+            self.models_.insert(0, self._regressor(m).fit(design, target / _amount(X[rows])))
         return self
 
     def _month_values(self, m: int, X: np.ndarray) -> np.ndarray:
         model = self.models_[m]
-        per_unit = [model.predict(_design(X, np.full(len(X), a))) for a in range(N_ACTIONS)]
+        per_unit = [model.predict(state_action_design(X, np.full(len(X), a))) for a in range(N_ACTIONS)]
         return np.column_stack(per_unit) * _amount(X)[:, None]
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -278,11 +288,17 @@ class MonteCarloQ(_ActionValue):
 
     def fit(self, X: np.ndarray, action: np.ndarray, returns: np.ndarray) -> MonteCarloQ:
         X = np.asarray(X, dtype=np.float64)
-        self.model_ = self._regressor().fit(_design(X, np.asarray(action)), returns / _amount(X))
+        self.model_ = self._regressor().fit(state_action_design(X, np.asarray(action)), returns / _amount(X))
         return self
 
 
 ActionValue = FittedQ | MonteCarloQ | PessimisticFittedQ
+
+
+class ActionScorer(Protocol):
+    """What a greedy policy acts on: a score per action in each state, ``predict(X) -> [n, 4]``."""
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
 
 
 class Policy:
@@ -306,7 +322,7 @@ class GreedyPolicy(Policy):
     """The best action by an action-value model; with ``budget_share`` < 1 at most that share of the month's
     accounts gets a paid action (those with the largest advantage over no action), the rest none."""
 
-    def __init__(self, model: ActionValue, budget_share: float = 1.0):
+    def __init__(self, model: ActionScorer, budget_share: float = 1.0):
         self.model = model
         self.budget_share = budget_share
 

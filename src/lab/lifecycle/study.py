@@ -8,6 +8,8 @@ value. The reported policy is that cross-fitted one (each customer served by the
 them), so the OPE and the truth score the same policy and neither is flattered by its training data. On
 the first seed it also refits fitted-Q for each discount factor of ``gamma_grid``, caps the monthly share
 of paid actions at each ``budget_grid`` share, and distils the first fold's fitted-Q into a shallow tree.
+The learned policies are fitted-Q, its pessimistic variant and ``risk_threshold``, the structured learner of
+``lab.lifecycle.structured`` (a limit increase every month for the customers of lowest predicted default risk).
 
 Rows of ``results``: ``model`` (the policy), ``metric`` (``true_value``, its interval, ``ope_*``), ``seed``;
 the budget sweep adds ``budget`` (the monthly share of accounts that may get a paid action), the discount
@@ -29,11 +31,12 @@ from lab.data import World, world_problems
 from lab.data.io import read_table, table_files
 from lab.data.world.lifecycle import ACTIONS, LOGGING_POLICY, MONTHLY_DISCOUNT, Customers
 from lab.lifecycle.ope import Truth, customers_at, evaluate_policy, pooled, true_value
-from lab.lifecycle.policies import (Episodes, FittedQ, FixedPolicy, GreedyPolicy, Policy, fit_q_learners,
-                                    logged_episodes, static_columns_of)
+from lab.lifecycle.policies import (OUTCOMES, ActionValue, Episodes, FittedQ, FixedPolicy, GreedyPolicy, Policy,
+                                    fit_q_learners, logged_episodes, static_columns_of)
+from lab.lifecycle.structured import RiskThreshold
 
 BASELINES = ("no_action", "logging", "myopic", "clv_greedy")
-LEARNED = ("fitted_q", "fitted_q_lcb")
+LEARNED = ("fitted_q", "fitted_q_lcb", "risk_threshold")
 OPE = ("ope_ips", "ope_snips", "ope_dr", "ope_fqe")
 MIN_CUSTOMERS = 50  # the fewest logged customers the study takes
 
@@ -92,12 +95,27 @@ def check(config: Config) -> list[str]:
     if "propensity" not in months:
         problems.append("account_months: needs the column propensity (the logging policy's probability of the "
                         "logged action) for off-policy evaluation")
+    missing = [name for name in OUTCOMES if name not in months]
+    if missing:
+        problems.append(f"account_months: needs the columns {', '.join(missing)} (what happened each month: 0/1) "
+                        "for the structured learner risk_threshold")
     if months["user_id"].nunique() < MIN_CUSTOMERS:
         problems.append(f"account_months: needs at least {MIN_CUSTOMERS} customers, has {months['user_id'].nunique()}")
     counts = months.groupby("user_id")["month"].agg(["min", "max", "size"])
     if ((counts["min"] != 0) | (counts["max"] + 1 != counts["size"])).any():
         problems.append("account_months: every customer's months must run 0, 1, 2, ... without gaps or repeats")
     return problems
+
+
+def fit_learners(episodes: Episodes, config: Config, seed: int) -> dict[str, ActionValue | RiskThreshold]:
+    """The models behind every learned policy, fitted on ``episodes``: ``fit_q_learners``' and ``risk_threshold``
+    (the structured learner of ``lab.lifecycle.structured``, which reads each month's ``OUTCOMES``)."""
+    t = episodes.transitions()
+    threshold = RiskThreshold(config.gamma, random_state=seed).fit(
+        t["X"], t["action"], t["reward"], t["X_next"], t["done"], t["defaulted"], t["churned"], t["topped_up"],
+        groups=t["row"])
+    return {**fit_q_learners(episodes, config.gamma, config.max_iter, seed, config.n_bootstrap, config.lcb_penalty),
+            "risk_threshold": threshold}
 
 
 def _policies(models: dict, budget_share: float) -> dict[str, Policy]:
@@ -203,10 +221,11 @@ def _seed_rows(config: Config, seed: int, artefacts: dict) -> list[dict]:
     fold_policies: dict[str, list[Policy]] = {}
     ope: dict[str, list[dict[str, float]]] = {}
     fitted_q: list[FittedQ] = []
+    threshold_shares: list[float] = []
     for k in tqdm(range(config.n_folds), desc="folds", leave=False):
-        models = fit_q_learners(split.train(k), config.gamma, config.max_iter, seed, config.n_bootstrap,
-                                config.lcb_penalty)
+        models = fit_learners(split.train(k), config, seed)
         fitted_q.append(models["fitted_q"])
+        threshold_shares.append(models["risk_threshold"].share_)
         for name, policy in tqdm(_policies(models, config.budget_share).items(), desc="policies", leave=False):
             fold_policies.setdefault(name, []).append(policy)
             ope.setdefault(name, []).append(evaluate_policy(policy, split.test(k), config.gamma, config.max_iter,
@@ -220,7 +239,7 @@ def _seed_rows(config: Config, seed: int, artefacts: dict) -> list[dict]:
     if not artefacts:
         tree, fidelity, by_month = _distil(fold_policies["fitted_q"][0], split.test(0), config.tree_depth, seed)
         artefacts.update(world=world, episodes=episodes, truths=truths, tree=tree, tree_fidelity=fidelity,
-                         actions_by_month=by_month)
+                         actions_by_month=by_month, threshold_shares=threshold_shares)
         if world.oracle:
             rows += _sweeps(split, fitted_q)
     return rows
@@ -359,10 +378,15 @@ def verdict(result: StudyResult) -> str:
         lines.append(f"- The best learned policy, `{best}` ({truth[best]:,.0f}), against "
                      + "; against ".join(f"`{b}` {_gain_words(*g)}" for b, g in
                                          gains(results, best, ("no_action", "logging", "myopic")).items())
-                     + f": no better than `{deploy}`. From the first world's {n_logged:,} logged customers the "
-                     "learners find no gain that survives their own noise (`fitted_q_lcb` falls back to no action "
-                     "wherever its bootstrap ensemble disagrees); `benchmarks/bench_lifecycle.py --large-users` "
-                     "measures the learned policies at 10x the customers.")
+                     + f": no better than `{deploy}`, from the first world's {n_logged:,} logged customers; "
+                     "`benchmarks/bench_lifecycle.py --large-users` measures the learned policies at 10x the "
+                     "customers.")
+    shares = ", ".join(f"{share:.0%}" for share in result.artefacts["threshold_shares"])
+    lines.append(f"- `risk_threshold` raises the limit every month for the customers with the lowest predicted "
+                 f"default risk at drawdown: {shares} of them (first world, by fold), the share chosen on each "
+                 "fold's training customers by a learned model of the month (default, churn and top-up chances; "
+                 "the month's bookkeeping read off the logs) at a one-sided 95% bound over bootstrapped default "
+                 "models.")
     errors = ope_errors(result).abs()
     trusted = str(errors.max().idxmin())
     lines.append(f"- Off-policy evaluation, cross-fitted (each learned policy scored on customers it never saw): "
