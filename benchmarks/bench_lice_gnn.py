@@ -4,7 +4,9 @@ Default scale (5000 users, 30 days, dense_graph, a shift on day 20), one thread.
 K per GNN layer over 3 seeds, the cold-start expanded audience's neighbour-feature top-3 share at
 peer_effect 0.8, 1.6 and 0, the report section's cost, and, to say why the share is what it is, how much
 the cold-start audience's score moves when their sampled neighbours are removed vs when their own features
-are set to the mean (frozen scorer, ``neighbourhood_effect``).
+are set to the mean (frozen scorer, ``neighbourhood_effect``), and what the truth says about the same users
+(``true_peer_drivers``: who has a strong tie who would take the product, and the peer term's share of their
+true target logit's variance).
 Run: ``.venv/bin/python benchmarks/bench_lice_gnn.py``.
 """
 from __future__ import annotations
@@ -14,8 +16,10 @@ import warnings
 
 import numpy as np
 import torch
+from scipy.special import logit
 
 from lab.core import limit_threads, world_for
+from lab.data import World
 from lab.explain import graph
 from lab.lookalike.evaluate import COLD_START_INTERACTIONS, LookalikeRun, own_history, rolling_evaluation
 
@@ -42,6 +46,27 @@ def neighbourhood_effect(run: LookalikeRun, multiple: int = 5) -> tuple[float, f
     return float(np.concatenate(graph_moves).mean()), float(np.concatenate(own_moves).mean())
 
 
+def true_peer_drivers(run: LookalikeRun, world: World, peer_effect: float, multiple: int = 5) -> tuple[float, float]:
+    """What the truth says about the cold-start audience (every scored day): the share with at least one
+    strong tie who would take the product alone (the only users whose target the peer effect moves), and
+    the peer term's share of the variance of their true target logit (``peer_effect x log1p(such ties)``
+    against the rest, own taste and ability)."""
+    regimes = world.oracle["regimes"].set_index("day")["regime"]
+    targets = {regime: table.set_index("user_id").loc[run.series.user_ids]
+               for regime, table in world.oracle["targets"].groupby("regime")}
+    history = own_history(run.series, run.days)
+    states = run.model.layer_states(run.snapshots)
+    peers, own = [], []
+    for i, day in enumerate(run.days):
+        chosen, _ = graph.audience(states[day - 1]["score"], run.eval_mask, graph.n_audience(run, multiple))
+        truth = targets[regimes.loc[day]].iloc[np.flatnonzero(chosen & (history[i] <= COLD_START_INTERACTIONS))]
+        peer = peer_effect * np.log1p(truth["target_peers"].to_numpy(np.float64))
+        peers.append(peer)
+        own.append(logit(truth["p_target"].to_numpy(np.float64)) - peer)
+    peer, rest = np.concatenate(peers), np.concatenate(own)
+    return float(np.mean(peer > 0)), float(peer.var() / (peer.var() + rest.var()))
+
+
 def main() -> None:
     warnings.filterwarnings("ignore")
     limit_threads(1)
@@ -59,9 +84,12 @@ def main() -> None:
         n_cold = int(rows.query("model == 'graph_explanation' and metric == 'n_users' and split == 'test_cold'")
                      ["value"].iloc[0])
         moved_graph, moved_own = neighbourhood_effect(run)
+        with_peers, peer_share = true_peer_drivers(run, world, peer_effect)
         print(f"peer_effect={peer_effect}: neighbour top-3 share cold {shares[peer_effect]['test_cold']:.2f} "
               f"warm {shares[peer_effect]['test_warm']:.2f} (n_cold={n_cold}); cold audience |score change| "
-              f"without neighbours {moved_graph:.3f} vs own features at the mean {moved_own:.3f}")
+              f"without neighbours {moved_graph:.3f} vs own features at the mean {moved_own:.3f}; truth: "
+              f"{with_peers:.2f} of the cold audience have a strong tie who would take it alone, the peer term is "
+              f"{peer_share:.3f} of their target logit's variance")
         if peer_effect == 0.8:
             lice = rows.query("model == 'lice_gnn'")
             fidelity = lice.query("metric == 'fidelity'").groupby("layer")["value"].min()
