@@ -130,10 +130,15 @@ class CentreAttentionAggregation(nn.Module):
         n, k, c = raw.shape
         summaries = self.norm(raw.reshape(n, k * c)).view(n, k, c)
         query = self.query(centre) + self.task.weight[task]
-        # query . key(s) for every aggregator, as s . (W_k^T query): no [N, K, key_channels] tensor.
-        logits = (summaries * (query @ self.key.weight).unsqueeze(1)).sum(-1)
+        # query . key(s) for every aggregator, as s . (W_k^T query): no [N, K, key_channels] tensor. One
+        # aggregator at a time: broadcast multiplies over [N, K, C] ran on torch's slow strided path.
+        key = query @ self.key.weight
+        parts = summaries.unbind(1)
+        logits = torch.stack([(part * key).sum(-1) for part in parts], dim=1)
         attention = (logits * (self.scale * torch.exp(-self.log_temperature))).softmax(dim=-1)
-        out = (attention.unsqueeze(-1) * summaries).sum(1)
+        out = attention[:, :1] * parts[0]
+        for weight, part in zip(attention[:, 1:].unbind(1), parts[1:]):
+            out = out + weight.unsqueeze(-1) * part
         return out * (count > 0).unsqueeze(-1), attention
 
 
