@@ -20,7 +20,8 @@ from lab.cli import main
 from lab.paths import REPO_ROOT
 from lab.report import render_all, run_summary
 from lab.results import compare_results
-from lab.runner import SpecError, _worker_problems, load_spec, prepare, run_spec, write_status
+from lab.runner import (SpecError, _worker_problems, expected_seconds, load_spec, prepare, run_spec, start_order,
+                        write_status)
 
 LAB = [sys.executable, "-m", "lab.cli"]
 # A seeded computation whose result depends on every parameter: parallel runs must match serial ones.
@@ -80,6 +81,46 @@ def test_local_cluster_matches_the_serial_run_and_keeps_failures(tmp_path):
     assert_same_results(serial, parallel)
     assert main(["run", str(spec), "--workers", "2", "--runs-dir", str(tmp_path / "cli"),
                  "--reports-dir", str(tmp_path / "reports"), "--quiet"]) == 1
+
+
+def finished_before(plan, runs_dir: Path, status: str, seconds: float) -> None:
+    """A run of ``plan`` in ``runs_dir`` that ended with ``status`` after ``seconds``."""
+    write_status(prepare(plan, runs_dir), status, runtime_seconds=seconds)
+
+
+def test_expected_seconds_read_the_latest_ok_run_else_the_study_median(tmp_path):
+    plans = load_spec(write_spec(tmp_path, grid={"alpha": [0.0, 1.0, 2.0]}))
+    runs = tmp_path / "runs"
+    assert expected_seconds(plans, runs) == [None, None, None]
+    finished_before(plans[0], runs, "ok", 30.0)
+    finished_before(plans[1], runs, "ok", 10.0)
+    finished_before(plans[1], runs, "failed", 99.0)
+    time.sleep(1.1)  # folder names carry the start second: the next run of plans[1] is the latest
+    finished_before(plans[1], runs, "ok", 12.0)
+    (runs / "not-a-run-folder").mkdir()
+    assert expected_seconds(plans, runs) == [30.0, 12.0, 12.0]  # plans[2]: the median of the study's ok runs
+    other = load_spec(write_spec(tmp_path, name="other", grid={"alpha": [0.0]}))
+    assert expected_seconds(other, runs) == [None]
+
+
+def test_runs_start_longest_first_with_the_new_ones_ahead():
+    assert start_order([5.0, None, 60.0, 20.0, None]) == [1, 4, 2, 3, 0]
+    assert start_order([None, None]) == [0, 1]
+
+
+def test_a_cluster_starts_the_runs_known_to_be_long_first(tmp_path):
+    spec = write_spec(tmp_path, grid={"pause": [0.0, 0.0, 4.0, 4.0]})
+    runs = tmp_path / "runs"
+    plans = load_spec(spec)
+    for plan in plans:
+        finished_before(plan, runs, "ok", 1.0 + plan.parameters["pause"])
+    results = run_spec(spec, runs_dir=runs, progress=False, workers=2)
+    assert [r.plan.parameters["pause"] for r in results] == [0.0, 0.0, 4.0, 4.0]  # still in plan order
+    started = {r.plan.parameters["pause"]: [] for r in results}
+    for result in results:
+        started[result.plan.parameters["pause"]].append(json.loads((result.folder / "status.json").read_text())
+                                                        ["started"])
+    assert max(started[4.0]) < min(started[0.0])
 
 
 @pytest.fixture

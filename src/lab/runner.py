@@ -27,6 +27,7 @@ import platform
 import re
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -501,12 +502,42 @@ def _run_serial(prepared: list[tuple[RunPlan, Path]], threads: int | None, bar: 
         bar.finished(finished[-1])
 
 
+RUN_FOLDER = re.compile(r"^\d{8}-\d{6}-(?P<name>.+)-(?P<hash>[0-9a-f]{7})(?:-\d+)?$")  # new_run_folder's names
+
+
+def expected_seconds(plans: list[RunPlan], runs_dir: Path = RUNS_DIR) -> list[float | None]:
+    """How long each plan should take, from the runs in ``runs_dir`` that finished ok: the latest with the
+    same name, notebook and parameters, else the median of those with the same name; None without either."""
+    latest: dict[tuple[str, str], float] = {}
+    by_name: dict[str, list[float]] = {}
+    for folder in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:  # by time stamp: the latest last
+        match = RUN_FOLDER.match(folder.name)
+        record = _read_status(folder) if match else {}
+        seconds = record.get("runtime_seconds") if isinstance(record, dict) else None
+        if match is None or record.get("status") != "ok" or not isinstance(seconds, (int, float)):
+            continue
+        latest[(match["name"], match["hash"])] = float(seconds)
+        by_name.setdefault(match["name"], []).append(float(seconds))
+    found = [latest.get((plan.name, _short_hash(plan))) for plan in plans]
+    return [seconds if seconds is not None or plan.name not in by_name else statistics.median(by_name[plan.name])
+            for plan, seconds in zip(plans, found)]
+
+
+def start_order(expected: list[float | None]) -> list[int]:
+    """The plans' positions in the order to start them on a cluster: those never run before first (in plan
+    order: they may be long), then the longest first, so that no long run starts last while the other
+    workers idle (longest-processing-time-first scheduling)."""
+    return sorted(range(len(expected)), key=lambda i: (expected[i] is not None, -(expected[i] or 0.0), i))
+
+
 def _run_on_dask(prepared: list[tuple[RunPlan, Path]], client: Any, threads: int | None, bar: _Progress,
-                 finished: list[RunResult]) -> None:
+                 finished: list[RunResult], order: list[int] | None = None) -> None:
     from distributed import as_completed
 
-    futures = [client.submit(execute, plan, folder, False, threads, pure=False, key=f"run-{folder.name}")
-               for plan, folder in prepared]
+    order = list(range(len(prepared))) if order is None else order
+    futures = [client.submit(execute, *prepared[i], False, threads, pure=False, key=f"run-{prepared[i][1].name}",
+                             priority=len(order) - rank)
+               for rank, i in enumerate(order)]
     try:
         for future in as_completed(futures):
             finished.append(future.result())
@@ -617,9 +648,10 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
     """Plan every run of the spec (refusing a bad spec up front), then execute them: in this process
     one after the other (``workers=1``), on a local Dask cluster of ``workers`` processes, or on the
     Dask cluster at ``scheduler``. ``threads`` caps BLAS, OpenMP and torch threads per run (default on
-    a local cluster: the machine's cores / ``workers``; else uncapped). Results come in the order of
-    the plans. Ctrl-C or SIGTERM remove the runs not yet started, mark the running ones interrupted
-    and raise ``RunsInterrupted`` with the runs that finished."""
+    a local cluster: the machine's cores / ``workers``; else uncapped). On a cluster the runs start
+    longest first, as far as earlier runs in ``runs_dir`` tell (``expected_seconds``, ``start_order``);
+    results come in the order of the plans. Ctrl-C or SIGTERM remove the runs not yet started, mark
+    the running ones interrupted and raise ``RunsInterrupted`` with the runs that finished."""
     plans = load_spec(spec_path, overrides)
     if len(plans) > max_runs:
         raise SpecError(f"{Path(spec_path).name} asks for {len(plans)} runs, more than --max-runs {max_runs}; "
@@ -635,6 +667,7 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
     if scheduler or workers > 1:  # the cluster starts while the studies check their parameters and tables
         connecting = ThreadPoolExecutor(1).submit(_connect, plans, runs_dir, workers, scheduler)
     prepared: list[tuple[RunPlan, Path]] = []
+    order = start_order(expected_seconds(plans, runs_dir))
     try:
         problems = study_problems(plans)
         if problems:
@@ -656,7 +689,7 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
         if client is None:
             _run_serial(prepared, threads, bar, finished)
         else:
-            _run_on_dask(prepared, client, threads, bar, finished)
+            _run_on_dask(prepared, client, threads, bar, finished, order)
     except (KeyboardInterrupt, SystemExit) as err:
         _settle_interrupted(prepared)
         raise RunsInterrupted(finished) from err
@@ -666,5 +699,5 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
             client.close()
         if cluster is not None:
             cluster.close()
-    order = {folder: position for position, (_, folder) in enumerate(prepared)}
-    return sorted(finished, key=lambda result: order[result.folder])
+    position = {folder: i for i, (_, folder) in enumerate(prepared)}
+    return sorted(finished, key=lambda result: position[result.folder])
