@@ -5,7 +5,9 @@
 * ``scheduler``: the same grid through ``--scheduler`` against a local ``dask scheduler`` with two
   ``dask worker`` processes gives results.csv identical to the serial run beyond timing rows;
 * ``make_reports`` (``--quickstart``): the quickstart spec with ``--workers 2`` takes at most 0.65 of
-  the serial runner's wall time.
+  the serial runner's wall time (in a fresh runs folder, as on a new machine). Each run's start and
+  runtime are printed, and the parallel run is repeated beside the serial runs, whose runtimes let the
+  runner start the longest studies first (``lab.runner.start_order``).
 
 Usage: ``.venv/bin/python benchmarks/bench_runner.py [--quickstart]``
 """
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +53,16 @@ def same_results(first: list[RunResult], second: list[RunResult]) -> tuple[int, 
     return len(first), differing
 
 
+def timeline(results: list[RunResult]) -> str:
+    """Each run's start (seconds after the first run started) and runtime, in start order."""
+    started = {r.folder: datetime.fromisoformat(json.loads((r.folder / "status.json").read_text())["started"])
+               for r in results}
+    first = min(started.values())
+    ordered = sorted(results, key=lambda r: started[r.folder])
+    return ", ".join(f"{r.plan.name} +{(started[r.folder] - first).total_seconds():.0f} s for {r.runtime_seconds:.0f} s"
+                     for r in ordered)
+
+
 def local_scheduler(workdir: Path) -> tuple[str, list[subprocess.Popen]]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,7 +84,7 @@ def local_scheduler(workdir: Path) -> tuple[str, list[subprocess.Popen]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quickstart", action="store_true", help="also time the quickstart (about 6 minutes)")
+    parser.add_argument("--quickstart", action="store_true", help="also time the quickstart (about 25 minutes)")
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,6 +117,11 @@ def main() -> None:
             print(f"BAR make_reports: quickstart serial {serial_s:.0f} s, --workers 2 {parallel_s:.0f} s, "
                   f"share {share:.2f} (bar <= 0.65); {differing} result rows differ over {compared} studies -> "
                   f"{'MET' if share <= 0.65 else 'NOT MET'}")
+            print(f"  serial: {timeline(serial)}")
+            print(f"  --workers 2: {timeline(parallel)}")
+            rerun_s, rerun = timed_run(quickstart, root / "qs_serial", workers=2)
+            print(f"  --workers 2 again, beside the serial runs (their runtimes order the starts): {rerun_s:.0f} s, "
+                  f"share {rerun_s / serial_s:.2f}; {timeline(rerun)}")
 
 
 if __name__ == "__main__":
