@@ -2,6 +2,7 @@
 from lab.lifecycle.ope import Truth, evaluate_policy, true_value
 from lab.lifecycle.policies import (Episodes, FittedQ, FixedPolicy, GreedyPolicy, History, MonteCarloQ,
                                     PessimisticFittedQ, Policy, logged_episodes)
+from lab.lifecycle.structured import ObservedDynamics, RiskThreshold
 
-__all__ = ["Episodes", "FittedQ", "FixedPolicy", "GreedyPolicy", "History", "MonteCarloQ", "PessimisticFittedQ",
-           "Policy", "Truth", "evaluate_policy", "logged_episodes", "true_value"]
+__all__ = ["Episodes", "FittedQ", "FixedPolicy", "GreedyPolicy", "History", "MonteCarloQ", "ObservedDynamics",
+           "PessimisticFittedQ", "Policy", "RiskThreshold", "Truth", "evaluate_policy", "logged_episodes", "true_value"]

@@ -93,7 +93,6 @@ class Episodes:
     feature_names: tuple[str, ...]
     outcomes: dict[str, np.ndarray] | None = None  # OUTCOMES of each month, [n, H] 0/1, 0 where closed
 
-
     @property
     def n_months(self) -> int:
         return self.action.shape[1]
