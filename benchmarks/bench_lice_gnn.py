@@ -6,7 +6,8 @@ peer_effect 0.8, 1.6 and 0, the report section's cost, and, to say why the share
 the cold-start audience's score moves when their sampled neighbours are removed vs when their own features
 are set to the mean (frozen scorer, ``neighbourhood_effect``), and what the truth says about the same users
 (``true_peer_drivers``: who has a strong tie who would take the product, and the peer term's share of their
-true target logit's variance).
+true target logit's variance); and the deletion check (how far the score moves when each explained user's
+three most attributed entries are set to their mean, against three drawn at random).
 Run: ``.venv/bin/python benchmarks/bench_lice_gnn.py``.
 """
 from __future__ import annotations
@@ -85,6 +86,12 @@ def main() -> None:
                      ["value"].iloc[0])
         moved_graph, moved_own = neighbourhood_effect(run)
         with_peers, peer_share = true_peer_drivers(run, world, peer_effect)
+        deletion = rows.query("model == 'graph_explanation' and metric.str.startswith('deletion_')", engine="python")
+        deleted = deletion.set_index(["metric", "split"])["value"]
+        top, drawn = (deleted.xs(f"deletion_{c}_change", level="metric") for c in ("top", "random"))
+        print(f"peer_effect={peer_effect}: deletion check |score change|, three most attributed entries vs three "
+              f"at random: cold {top['test_cold']:.3f} vs {drawn['test_cold']:.3f}, warm {top['test_warm']:.3f} vs "
+              f"{drawn['test_warm']:.3f}")
         print(f"peer_effect={peer_effect}: neighbour top-3 share cold {shares[peer_effect]['test_cold']:.2f} "
               f"warm {shares[peer_effect]['test_warm']:.2f} (n_cold={n_cold}); cold audience |score change| "
               f"without neighbours {moved_graph:.3f} vs own features at the mean {moved_own:.3f}; truth: "

@@ -71,6 +71,10 @@ def test_report_rows_follow_the_results_contract(run):
     check_results(explanation)
     assert set(explanation["split"]) == {"test_cold", "test_warm"}
     assert explanation.query("metric == 'neighbour_feature_top3_share'")["value"].between(0, 1).all()
+    deletion = explanation[explanation["metric"].str.startswith("deletion_")]
+    assert set(zip(deletion["metric"], deletion["split"])) == {
+        (f"deletion_{c}", s) for c in ("top_change", "random_change") for s in ("test_cold", "test_warm")}
+    assert (deletion["value"] >= 0).all() and (deletion["value"] > 0).any()
     paths = graph.lice_paths(run, reading=reading)
     assert paths["n"].sum() <= int((reading.logits > 0).sum())
 
@@ -100,3 +104,14 @@ def test_attribution_ranks_the_planted_neighbour_feature_first():
     assert (found.features.idxmax(axis=1) == "neighbour: a").all()
     assert graph.neighbour_in_top(found.features, top=1).all()
     assert set(found.neighbours["node"]) == {1, 2, 4, 5}
+
+
+def test_deleting_the_top_entries_removes_what_the_planted_model_reads():
+    torch.manual_seed(0)
+    x = torch.randn(6, 10) + 2.0
+    edge_index = torch.tensor([[1, 2, 4, 5], [0, 0, 3, 3]])
+    found = graph.graph_attributions(NeighbourSum(), x, edge_index, np.array([0, 3]), [f"f{i}" for i in range(10)])
+    score = NeighbourSum()(x, edge_index)[[0, 3]].numpy()
+    np.testing.assert_allclose(found.deletion["top_change"], score, rtol=1e-6)  # the score falls to 0
+    assert (found.deletion["random_change"] <= found.deletion["top_change"] + 1e-5).all()
+    assert found.deletion["random_change"].mean() < found.deletion["top_change"].mean()

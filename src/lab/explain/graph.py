@@ -273,10 +273,33 @@ class FrozenSnapshotScorer(nn.Module):
 
 class GraphAttribution(NamedTuple):
     """``features`` [n_targets, 2F]: ``own: f`` and ``neighbour: f`` attributions per target; ``neighbours``:
-    one row per (target, neighbour node) with the neighbour's ``importance`` (sum of its feature mask)."""
+    one row per (target, neighbour node) with the neighbour's ``importance`` (sum of its feature mask);
+    ``deletion`` [n_targets]: the deletion check, ``|score change|`` when the ``DELETED`` largest entries are
+    set to the feature's mean (``top_change``) and when as many entries drawn at random are
+    (``random_change``). An explanation that tells what the model reads moves the score more with its own
+    choice than at random."""
 
     features: pd.DataFrame
     neighbours: pd.DataFrame
+    deletion: pd.DataFrame
+
+
+DELETED = 3
+
+
+def _deleted(x: Tensor, entries: np.ndarray, centres: np.ndarray, owner: np.ndarray, is_centre: np.ndarray,
+             n_features: int) -> Tensor:
+    """``x`` of the ego-graph union with, per target ``t``, the attribution entries ``entries[t]`` (positions
+    in ``own: *, neighbour: *``) set to 0, the feature's mean after scaling: ``own: f`` on the target,
+    ``neighbour: f`` on every other node of its ego-graph."""
+    x = x.clone()
+    for t, picked in enumerate(entries):
+        own = picked[picked < n_features]
+        x[int(centres[t]), torch.as_tensor(own)] = 0.0
+        around = torch.as_tensor(np.flatnonzero((owner == t) & ~is_centre))
+        for f in picked[picked >= n_features] - n_features:
+            x[around, int(f)] = 0.0
+    return x
 
 
 def graph_attributions(model: nn.Module, x: Tensor, edge_index: Tensor, targets: np.ndarray,
@@ -284,7 +307,8 @@ def graph_attributions(model: nn.Module, x: Tensor, edge_index: Tensor, targets:
                        random_state: int = 0) -> GraphAttribution:
     """GNNExplainer node-feature masks (PyG ``Explainer``, regression on the raw score) for each of
     ``targets`` on ``model(x, edge_index) -> [N]``, explained together on the disjoint union of their
-    ``num_hops`` ego-graphs (every mask entry belongs to one target, so they do not interact)."""
+    ``num_hops`` ego-graphs (every mask entry belongs to one target, so they do not interact), with the
+    deletion check on the same union (``GraphAttribution.deletion``)."""
     parts_x, parts_e, centres, owners, nodes = [], [], [], [], []
     offset = 0
     for t, target in enumerate(targets):
@@ -299,9 +323,10 @@ def graph_attributions(model: nn.Module, x: Tensor, edge_index: Tensor, targets:
     explainer = Explainer(model=model, algorithm=GNNExplainer(epochs=epochs, lr=lr), explanation_type="model",
                           node_mask_type="attributes", edge_mask_type=None,
                           model_config={"mode": "regression", "task_level": "node", "return_type": "raw"})
+    union_x, union_edges, centre_rows = torch.cat(parts_x), torch.cat(parts_e, dim=1), np.array(centres)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(random_state)
-        explanation = explainer(torch.cat(parts_x), torch.cat(parts_e, dim=1), index=torch.tensor(centres))
+        explanation = explainer(union_x, union_edges, index=torch.as_tensor(centre_rows))
     mask = explanation.node_mask.detach().numpy()
     owner, node = np.concatenate(owners), np.concatenate(nodes)
     is_centre = np.zeros(len(owner), dtype=bool)
@@ -309,11 +334,19 @@ def graph_attributions(model: nn.Module, x: Tensor, edge_index: Tensor, targets:
     neighbour_max = np.zeros((len(targets), mask.shape[1]))
     np.maximum.at(neighbour_max, owner[~is_centre], mask[~is_centre])
     names = list(feature_names)
-    features = pd.DataFrame(np.hstack([mask[centres], neighbour_max]),
-                            columns=[f"own: {n}" for n in names] + [f"neighbour: {n}" for n in names])
+    attribution = np.hstack([mask[centres], neighbour_max])
+    features = pd.DataFrame(attribution, columns=[f"own: {n}" for n in names] + [f"neighbour: {n}" for n in names])
     neighbours = pd.DataFrame({"target": owner[~is_centre], "node": node[~is_centre],
                                "importance": mask[~is_centre].sum(axis=1)})
-    return GraphAttribution(features, neighbours)
+    rng = np.random.default_rng(random_state)
+    top = np.argsort(-attribution, axis=1, kind="stable")[:, :DELETED]
+    drawn = np.stack([rng.choice(attribution.shape[1], size=DELETED, replace=False) for _ in targets])
+    with torch.no_grad():
+        base = model(union_x, union_edges)[centre_rows]
+        changes = {name: (model(_deleted(union_x, entries, centre_rows, owner, is_centre, len(names)), union_edges)
+                          [centre_rows] - base).abs().numpy()
+                   for name, entries in (("top_change", top), ("random_change", drawn))}
+    return GraphAttribution(features, neighbours, pd.DataFrame(changes))
 
 
 def neighbour_in_top(features: pd.DataFrame, top: int = 3) -> np.ndarray:
@@ -337,7 +370,7 @@ def audience_attributions(run: LookalikeRun, days: Sequence[int] | None = None, 
     scored = np.asarray(run.days if days is None else days)
     rng = np.random.default_rng(random_state)
     k = n_audience(run, multiple)
-    frames, features, neighbours = [], [], []
+    frames, features, neighbours, deletions = [], [], [], []
     states = states if states is not None else run.model.layer_states(run.snapshots)
     done = 0
     for day in scored:
@@ -355,16 +388,19 @@ def audience_attributions(run: LookalikeRun, days: Sequence[int] | None = None, 
         frames.append(pd.DataFrame({"day": day, "user": users, "cold": cold[users]}))
         features.append(found.features)
         neighbours.append(found.neighbours.assign(target=found.neighbours["target"] + done))
+        deletions.append(found.deletion)
         done += len(users)
     return (pd.concat(frames, ignore_index=True),
-            GraphAttribution(pd.concat(features, ignore_index=True), pd.concat(neighbours, ignore_index=True)))
+            GraphAttribution(pd.concat(features, ignore_index=True), pd.concat(neighbours, ignore_index=True),
+                             pd.concat(deletions, ignore_index=True)))
 
 
 def graph_explanation_rows(run: LookalikeRun, days: Sequence[int] | None = None, multiple: int = 5,
                            max_cold: int = 20, max_warm: int = 10, top: int = 3, epochs: int = 200,
                            explained: tuple[pd.DataFrame, GraphAttribution] | None = None) -> pd.DataFrame:
     """Results rows (``model="graph_explanation"``): ``neighbour_feature_top3_share`` (see the module
-    docstring) and ``n_users`` explained, on ``split="test_cold"`` and ``"test_warm"``."""
+    docstring), ``n_users`` explained and the deletion check's mean ``deletion_top_change`` and
+    ``deletion_random_change`` (``GraphAttribution``), on ``split="test_cold"`` and ``"test_warm"``."""
     who, found = explained if explained is not None else audience_attributions(
         run, days, multiple, max_cold, max_warm, epochs)
     hit = neighbour_in_top(found.features, top)
@@ -373,6 +409,9 @@ def graph_explanation_rows(run: LookalikeRun, days: Sequence[int] | None = None,
         rows.append({"metric": f"neighbour_feature_top{top}_share", "split": split,
                      "value": float(hit[mask].mean()) if mask.any() else 0.0})
         rows.append({"metric": "n_users", "split": split, "value": int(mask.sum())})
+        for change in ("top_change", "random_change"):
+            rows.append({"metric": f"deletion_{change}", "split": split,
+                         "value": float(found.deletion.loc[mask, change].mean()) if mask.any() else 0.0})
     return pd.DataFrame(rows).assign(model="graph_explanation")
 
 

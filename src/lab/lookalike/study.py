@@ -411,7 +411,21 @@ def explanation_summary(result: StudyResult) -> str:
             f"**{fidelity:.3f}** (always saying 'not picked' would score {1 - rate:.3f}). The graph-aware explanation "
             f"(GNNExplainer masks over the user's and their neighbours' features) ranks a neighbour's feature among "
             f"the top 3 for **{share.get('test_cold', float('nan')):.0%}** of the cold starts and "
-            f"{share.get('test_warm', float('nan')):.0%} of the warm users it picks.")
+            f"{share.get('test_warm', float('nan')):.0%} of the warm users it picks.{_deletion_sentence(rows)}")
+
+
+def _deletion_sentence(rows: pd.DataFrame) -> str:
+    """The deletion check in one sentence (empty for results written before it existed)."""
+    graph = rows[rows["model"] == "graph_explanation"].set_index(["metric", "split"])["value"]
+    if "deletion_top_change" not in graph.index.get_level_values("metric"):
+        return ""
+    top = graph.xs("deletion_top_change", level="metric")
+    drawn = graph.xs("deletion_random_change", level="metric")
+    return (f" Deletion check: setting each user's three most attributed entries to their mean moves the score "
+            f"by {top.get('test_cold', float('nan')):.2f} on cold starts and {top.get('test_warm', float('nan')):.2f} "
+            f"on warm users, against {drawn.get('test_cold', float('nan')):.2f} and "
+            f"{drawn.get('test_warm', float('nan')):.2f} for three entries drawn at random, so the explanation "
+            f"{'points at what the model reads' if (top > drawn).all() else 'does not point better than chance'}.")
 
 
 def verdict(result: StudyResult) -> str:
