@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import Tensor, nn
@@ -115,3 +116,17 @@ def test_deleting_the_top_entries_removes_what_the_planted_model_reads():
     np.testing.assert_allclose(found.deletion["top_change"], score, rtol=1e-6)  # the score falls to 0
     assert (found.deletion["random_change"] <= found.deletion["top_change"] + 1e-5).all()
     assert found.deletion["random_change"].mean() < found.deletion["top_change"].mean()
+
+
+def test_the_frozen_scorer_stays_frozen_through_the_explainer(run):
+    """PyG's Explainer puts back the mode it found; the scorer must stay in evaluation mode, or the deletion
+    check would score with dropout and batch statistics and differ from one call to the next."""
+    day = int(run.days[0])
+    record = run.model.layer_states(run.snapshots)[day - 1]
+    edge_index = torch.as_tensor(record["edge_index"])
+    scorer = graph.FrozenSnapshotScorer(run.model, run.snapshots[day - 1], edge_index)
+    users = np.unique(edge_index[1].numpy())[:5]
+    first, second = (graph.graph_attributions(scorer, scorer.x, edge_index, users, run.series.feature_names, epochs=5)
+                     for _ in range(2))
+    assert not any(module.training for module in scorer.modules())
+    pd.testing.assert_frame_equal(first.deletion, second.deletion)

@@ -265,6 +265,12 @@ class FrozenSnapshotScorer(nn.Module):
             m.running_var = captured[m].var(0, unbiased=False)
             m.track_running_stats = True
         self.x = x
+        self.eval()
+
+    def train(self, mode: bool = True) -> FrozenSnapshotScorer:
+        """Frozen: stays in evaluation mode whatever a caller asks (PyG's ``Explainer`` puts back the mode it
+        found, and in training mode dropout and batch statistics would make every score a draw)."""
+        return super().train(False)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         z, state, _ = self.encoder(x, edge_index, None)
