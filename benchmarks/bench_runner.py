@@ -6,8 +6,9 @@
   ``dask worker`` processes gives results.csv identical to the serial run beyond timing rows;
 * ``make_reports`` (``--quickstart``): the quickstart spec with ``--workers 2`` takes at most 0.65 of
   the serial runner's wall time (in a fresh runs folder, as on a new machine). Each run's start and
-  runtime are printed, and the parallel run is repeated beside the serial runs, whose runtimes let the
-  runner start the longest studies first (``lab.runner.start_order``).
+  runtime are printed, with how busy the serial runner kept the cores (``/proc/stat``: the share below
+  which no schedule of the same CPU work can go), and the parallel run is repeated beside the serial
+  runs, whose runtimes let the runner start the longest studies first (``lab.runner.start_order``).
 
 Usage: ``.venv/bin/python benchmarks/bench_runner.py [--quickstart]``
 """
@@ -34,6 +35,14 @@ from lab.runner import RunResult, run_spec
 TINY_GRID = {"name": "bench_grid", "notebook": "notebooks/00_world_overview.ipynb",
              "parameters": {"n_users": 3000, "n_days": 10, "shift_day": 6},
              "seeds": [0, 1, 2, 3], "grid": {"assignment": ["randomised", "targeted"]}}
+
+
+def busy_cores() -> tuple[float, float]:
+    """The machine's (busy, total) CPU time so far in seconds, from ``/proc/stat`` (all processes)."""
+    fields = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
 
 
 def timed_run(spec: Path, runs_dir: Path, **kwargs) -> tuple[float, list[RunResult]]:
@@ -110,13 +119,18 @@ def main() -> None:
               f"{'MET' if differing == 0 and ok else 'NOT MET'}")
         if args.quickstart:
             quickstart = REPO_ROOT / "experiments" / "quickstart.yaml"
+            busy_before, total_before = busy_cores()
             serial_s, serial = timed_run(quickstart, root / "qs_serial")
+            busy_after, total_after = busy_cores()
+            busy = (busy_after - busy_before) / (total_after - total_before)
             parallel_s, parallel = timed_run(quickstart, root / "qs_parallel", workers=2)
             share = parallel_s / serial_s
             compared, differing = same_results(serial, parallel)
             print(f"BAR make_reports: quickstart serial {serial_s:.0f} s, --workers 2 {parallel_s:.0f} s, "
                   f"share {share:.2f} (bar <= 0.65); {differing} result rows differ over {compared} studies -> "
                   f"{'MET' if share <= 0.65 else 'NOT MET'}")
+            print(f"  the serial runner kept the {os.cpu_count()} cores {100 * busy:.0f}% busy: on them, the same CPU "
+                  f"work cannot take less than {busy:.2f} of its wall time, however it is scheduled")
             print(f"  serial: {timeline(serial)}")
             print(f"  --workers 2: {timeline(parallel)}")
             rerun_s, rerun = timed_run(quickstart, root / "qs_serial", workers=2)
