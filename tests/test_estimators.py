@@ -229,7 +229,7 @@ def _lifecycle_cases() -> dict[str, Case]:
     the state's first column is the month and its third the amount drawn (``DYNAMIC_FEATURES``)."""
     import numpy as np
 
-    from lab.lifecycle import FittedQ, MonteCarloQ, PessimisticFittedQ
+    from lab.lifecycle import FittedQ, MonteCarloQ, ObservedDynamics, PessimisticFittedQ, RiskThreshold
 
     rng = np.random.default_rng(0)
     n = 600
@@ -246,10 +246,23 @@ def _lifecycle_cases() -> dict[str, Case]:
     def returns():
         return (X, action, reward * (3 - month)), (X,)
 
+    def logged_months():
+        """The structured learners read real logged months: the state's layout and the month's outcomes."""
+        from lab.data import simulate_world
+        from lab.lifecycle.policies import OUTCOMES, logged_episodes
+
+        observed = simulate_world(n_users=3000, seed=1).observed
+        t = logged_episodes(observed["account_months"], observed["users"]).transitions()
+        return (t["X"], t["action"], t["reward"], t["X_next"], t["done"], *(t[name] for name in OUTCOMES)), (t["X"],)
+
     return {"FittedQ": Case(lambda: FittedQ(max_iter=5), transitions, ("predict",)),
             "MonteCarloQ": Case(lambda: MonteCarloQ(max_iter=5), returns, ("predict",)),
             "PessimisticFittedQ": Case(lambda: PessimisticFittedQ(n_estimators=2, max_iter=5), transitions,
-                                       ("predict",))}
+                                       ("predict",)),
+            "ObservedDynamics": Case(lambda: ObservedDynamics(max_iter=5, n_bootstrap=2), logged_months,
+                                     ("default_hazard",)),
+            "RiskThreshold": Case(lambda: RiskThreshold(shares=(0.0, 0.3), n_bootstrap=2, max_iter=5), logged_months,
+                                  ("predict", "risk"))}
 
 
 def _sklearn_estimators() -> list[BaseEstimator]:
