@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name lab --display-name "Python (lab)" >/dev/null
 	touch $(STAMP)
 
-# Two Dask workers: with nine studies the quickstart took 442 s against 577 s serially on 2 cores, with
+# Two Dask workers: with nine studies the quickstart took 310 s against 412 s serially on 2 cores, with
 # identical results (benchmarks/bench_runner.py --quickstart). `make reports WORKERS=1` runs it serially.
 reports: install
 	$(BIN)/lab run $(SPEC) --workers $(WORKERS)
