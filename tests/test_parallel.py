@@ -98,6 +98,7 @@ def test_expected_seconds_read_the_latest_ok_run_else_the_study_median(tmp_path)
     time.sleep(1.1)  # folder names carry the start second: the next run of plans[1] is the latest
     finished_before(plans[1], runs, "ok", 12.0)
     (runs / "not-a-run-folder").mkdir()
+    (prepare(plans[2], runs) / "status.json").write_text("[1, 2]")  # not a status record: skipped
     assert expected_seconds(plans, runs) == [30.0, 12.0, 12.0]  # plans[2]: the median of the study's ok runs
     other = load_spec(write_spec(tmp_path, name="other", grid={"alpha": [0.0]}))
     assert expected_seconds(other, runs) == [None]

@@ -513,7 +513,7 @@ def expected_seconds(plans: list[RunPlan], runs_dir: Path = RUNS_DIR) -> list[fl
     for folder in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:  # by time stamp: the latest last
         match = RUN_FOLDER.match(folder.name)
         record = _read_status(folder) if match else {}
-        seconds = record.get("runtime_seconds") if isinstance(record, dict) else None
+        seconds = record.get("runtime_seconds")
         if match is None or record.get("status") != "ok" or not isinstance(seconds, (int, float)):
             continue
         latest[(match["name"], match["hash"])] = float(seconds)
@@ -531,10 +531,9 @@ def start_order(expected: list[float | None]) -> list[int]:
 
 
 def _run_on_dask(prepared: list[tuple[RunPlan, Path]], client: Any, threads: int | None, bar: _Progress,
-                 finished: list[RunResult], order: list[int] | None = None) -> None:
+                 finished: list[RunResult], order: list[int]) -> None:
     from distributed import as_completed
 
-    order = list(range(len(prepared))) if order is None else order
     futures = [client.submit(execute, *prepared[i], False, threads, pure=False, key=f"run-{prepared[i][1].name}",
                              priority=len(order) - rank)
                for rank, i in enumerate(order)]
@@ -559,10 +558,12 @@ def _settle_interrupted(prepared: list[tuple[RunPlan, Path]]) -> None:
 
 
 def _read_status(folder: Path) -> dict:
+    """The folder's ``status.json``; empty when missing, unreadable or not a mapping."""
     try:
-        return json.loads((folder / "status.json").read_text())
+        record = json.loads((folder / "status.json").read_text())
     except (OSError, ValueError):
         return {}
+    return record if isinstance(record, dict) else {}
 
 
 def check_folder(path: Path, what: str) -> Path:
@@ -667,7 +668,6 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
     if scheduler or workers > 1:  # the cluster starts while the studies check their parameters and tables
         connecting = ThreadPoolExecutor(1).submit(_connect, plans, runs_dir, workers, scheduler)
     prepared: list[tuple[RunPlan, Path]] = []
-    order = start_order(expected_seconds(plans, runs_dir))
     try:
         problems = study_problems(plans)
         if problems:
@@ -689,6 +689,7 @@ def run_spec(spec_path: str | Path, overrides: dict | None = None, runs_dir: Pat
         if client is None:
             _run_serial(prepared, threads, bar, finished)
         else:
+            order = start_order(expected_seconds(plans, runs_dir))  # this call's folders are queued, not ok
             _run_on_dask(prepared, client, threads, bar, finished, order)
     except (KeyboardInterrupt, SystemExit) as err:
         _settle_interrupted(prepared)

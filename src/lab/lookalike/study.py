@@ -415,10 +415,8 @@ def explanation_summary(result: StudyResult) -> str:
 
 
 def _deletion_sentence(rows: pd.DataFrame) -> str:
-    """The deletion check in one sentence (empty for results written before it existed)."""
+    """The deletion check in one sentence."""
     graph = rows[rows["model"] == "graph_explanation"].set_index(["metric", "split"])["value"]
-    if "deletion_top_change" not in graph.index.get_level_values("metric"):
-        return ""
     top = graph.xs("deletion_top_change", level="metric")
     drawn = graph.xs("deletion_random_change", level="metric")
     return (f" Deletion check: setting each user's three most attributed entries to their mean moves the score "
