@@ -23,7 +23,8 @@ allocations are invisible to ``tracemalloc``: after the snapshot is built the pr
 The bars: an epoch within 1.5x GraphSAGE's time and within 2x its memory. ``--parts`` also times
 variants of ``dynamic_gnn`` without some of its parts (one aggregator, no GAE term, no dropout, GraphSAGE's
 concat update, and all of these at once), so the cost of each part can be read beside what it buys (the
-study's paired ablations).
+study's paired ablations). ``--profile`` also prints where ``dynamic_gnn``'s time goes: torch's profiler over one
+more ``fit`` (sampling and scaling included once), the operators with the most time of their own, per epoch.
 """
 from __future__ import annotations
 
@@ -92,7 +93,19 @@ PARTS = {"one aggregator (mean)": {"aggrs": ["mean"]}, "no GAE term": {"gae_weig
          "all four": {"aggrs": ["mean"], "gae_weight": 0.0, "dropout": 0.0, "update": "concat"}}
 
 
-def child(name: str, n_users: int, epochs: int, params: dict) -> None:
+def profile_fit(snapshot: Snapshot, seeds: np.ndarray, epochs: int, params: dict, top: int = 12) -> list[str]:
+    """The ``top`` torch operators by their own CPU time in one ``DynamicGNN.fit``, as lines of ms per epoch."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        DynamicGNN(epochs=epochs, random_state=0, **params).fit([snapshot], seeds)
+    ops = sorted(prof.key_averages(), key=lambda op: op.self_cpu_time_total, reverse=True)
+    total = sum(op.self_cpu_time_total for op in ops)
+    return [f"{op.key:34s} {op.self_cpu_time_total / 1e3 / epochs:7.1f} ms/epoch "
+            f"({op.self_cpu_time_total / total:5.1%}, {op.count / epochs:g} calls/epoch)" for op in ops[:top]]
+
+
+def child(name: str, n_users: int, epochs: int, params: dict, profiled: bool = False) -> None:
     """Train one model (``dynamic_gnn`` with ``params``) in this fresh process; print its figures as JSON."""
     torch.set_num_threads(1)
     snapshot, seeds = synthetic_snapshot(n_users)
@@ -107,6 +120,8 @@ def child(name: str, n_users: int, epochs: int, params: dict) -> None:
         rollout = model.rollout([snapshot])
         scores = rollout.scores[0]
         extra = {"setup_s": setup, "attention": rollout.attention.astype(np.float32).mean(axis=(0, 1)).tolist()}
+        if profiled:
+            extra["profile"] = profile_fit(snapshot, seeds, epochs, params)
     else:
         seconds, scores = train_graphsage(snapshot, seeds, epochs)
         peak = rss_kib("VmHWM")
@@ -120,17 +135,19 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--parts", action="store_true", help="also time dynamic_gnn without some of its parts")
+    parser.add_argument("--profile", action="store_true", help="also print dynamic_gnn's costliest torch operators")
     parser.add_argument("--child", choices=("dynamic_gnn", "graphsage"), help=argparse.SUPPRESS)
     parser.add_argument("--params", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.users, args.epochs, json.loads(args.params))
+        child(args.child, args.users, args.epochs, json.loads(args.params), args.profile)
         return
 
     def measure(name: str, params: dict | None = None) -> dict:
+        profiled = ["--profile"] if args.profile and name == "dynamic_gnn" and not params else []
         out = subprocess.run([sys.executable, __file__, "--child", name, "--users", str(args.users), "--epochs",
-                              str(args.epochs), "--params", json.dumps(params or {})], check=True, capture_output=True,
-                             text=True).stdout
+                              str(args.epochs), "--params", json.dumps(params or {}), *profiled], check=True,
+                             capture_output=True, text=True).stdout
         return json.loads(out.strip().splitlines()[-1])
 
     figures = {name: measure(name) for name in ("graphsage", "dynamic_gnn")}
@@ -147,6 +164,10 @@ def main() -> None:
           f"{time_ratio:.2f}x (bar <= 1.5x) -> {'MET' if time_ratio <= 1.5 else 'NOT MET'}")
     print(f"BAR epoch_memory: dynamic_gnn {gnn['extra_mib']:.0f} MiB vs graphsage {sage['extra_mib']:.0f} MiB = "
           f"{memory_ratio:.2f}x (bar <= 2x) -> {'MET' if memory_ratio <= 2.0 else 'NOT MET'}")
+    if args.profile:
+        print("dynamic_gnn's costliest torch operators over one more fit (own CPU time, sampling included once):")
+        for line in gnn["profile"]:
+            print("  " + line)
     if args.parts:
         for part, params in PARTS.items():
             f = measure("dynamic_gnn", params)
