@@ -39,7 +39,8 @@ def bars(n_seeds: int) -> None:
     for policy in (*BASELINES, *LEARNED):
         print(f"  {policy:>12}: true {means[(policy, 'true_value')]:8.1f}  "
               + "  ".join(f"{m.removeprefix('ope_')} {means[(policy, m)]:8.1f}"
-                          for m in ("ope_ips", "ope_snips", "ope_dr", "ope_fqe")))
+                          for m in ("ope_ips", "ope_snips", "ope_dr", "ope_fqe"))
+              + f"  weights' effective share {means[(policy, 'weight_effective_share')]:.4f}")
     gain = gains(results)
     mean, low, high = gain["myopic"]
     print(f"BAR gain over myopic: {mean:+.1f}% (paired 95% interval {low:+.1f}% to {high:+.1f}%, bar: interval above "

@@ -55,6 +55,20 @@ def test_ips_is_unbiased_on_a_toy_bandit():
     assert np.std(values) > 0.05  # a noisy estimate, unbiased only on average
 
 
+def test_weights_effective_share_counts_the_customers_a_deterministic_policy_rests_on():
+    """Logging policy: every customer counts; 'always arm 1' over three months logged 50/50: only the customers
+    whose three logged actions were all arm 1 carry (equal) weight, so the share is theirs."""
+    rng = np.random.default_rng(0)
+    action = rng.integers(0, 2, size=(800, 3))
+    episodes = Episodes(np.arange(800), np.zeros((800, 3, 1)), action, rng.normal(size=(800, 3)),
+                        np.full((800, 3), 0.5), np.ones((800, 3), dtype=bool), ("x",))
+    zeros = np.zeros((800, 3))
+    assert estimates(episodes, episodes.propensity, zeros, zeros, 1.0)["weight_effective_share"] == pytest.approx(1.0)
+    share = estimates(episodes, (action == 1).astype(float), zeros, zeros, 1.0)["weight_effective_share"]
+    assert share == pytest.approx((action == 1).all(axis=1).mean())
+    assert 0.05 < share < 0.2
+
+
 def test_logged_state_matches_the_rollout_state():
     """The features History builds from the logs are the ones it builds in the simulator for the same lives."""
     customers = Customers(np.arange(3), np.array([1000.0, 2000.0, 500.0]), np.full(3, 0.001), np.full(3, -3.0),

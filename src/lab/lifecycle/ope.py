@@ -9,6 +9,11 @@ policy's probability of the logged action over the logging propensity, ``w_t`` t
   (w_t (r_t - Q(s_t, a_t)) + w_{t-1} V(s_t)), so the weights only correct the model's errors;
 * ``fqe``: the FQE Q-function's value of the first month, V(s_0).
 
+``weight_effective_share`` says how far the weights can be trusted: Kish's effective sample size of the last
+month's weights, (sum w)^2 / sum w^2, as a share of the customers (1 for the logging policy itself; a
+deterministic policy's weights are products of up to twelve 1/propensity factors, so a few customers whose
+logged actions happened to match it carry the estimate).
+
 ``true_value`` rolls a policy out in the simulator on the world's customers (``lab.data.world.lifecycle.step``),
 ``n_rollouts`` lives each, with common random numbers across policies (the same seed draws the same
 defaults, churns and top-ups for every policy), so paired differences between policies are tight;
@@ -28,7 +33,7 @@ from lab.lifecycle.policies import N_ACTIONS, Episodes, FittedQ, History, Policy
 
 def estimates(episodes: Episodes, target: np.ndarray, q_logged: np.ndarray, v: np.ndarray,
               gamma: float) -> dict[str, float]:
-    """IPS, SNIPS, DR and FQE of a policy from its probability of each logged action ``target`` and the FQE
+    """IPS, SNIPS, DR and FQE of a policy, and its weights' effective share of customers, from its probability of each logged action ``target`` and the FQE
     values at the logged action ``q_logged`` and under the policy ``v`` (all ``[n, H]``, 0 where closed)."""
     rho = np.where(episodes.open, target / episodes.propensity, 1.0)
     w = np.cumprod(rho, axis=1)
@@ -38,9 +43,11 @@ def estimates(episodes: Episodes, target: np.ndarray, q_logged: np.ndarray, v: n
     q_logged, v = np.where(episodes.open, q_logged, 0.0), np.where(episodes.open, v, 0.0)
     normalised = w / np.maximum(w.mean(axis=0), 1e-300)
     dr = (discount * (w * (reward - q_logged) + w_before * v)).sum(axis=1)
+    last = w[:, -1]
     return {"ope_ips": float((discount * w * reward).sum(axis=1).mean()),
             "ope_snips": float((discount * normalised * reward).sum(axis=1).mean()),
-            "ope_dr": float(dr.mean()), "ope_fqe": float(v[:, 0].mean())}
+            "ope_dr": float(dr.mean()), "ope_fqe": float(v[:, 0].mean()),
+            "weight_effective_share": float(last.sum() ** 2 / max(len(last) * (last ** 2).sum(), 1e-300))}
 
 
 def evaluate_policy(policy: Policy, episodes: Episodes, gamma: float, max_iter: int, random_state: int,

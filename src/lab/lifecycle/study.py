@@ -11,7 +11,8 @@ of paid actions at each ``budget_grid`` share, and distils the first fold's fitt
 The learned policies are fitted-Q, its pessimistic variant and ``risk_threshold``, the structured learner of
 ``lab.lifecycle.structured`` (a limit increase every month for the customers of lowest predicted default risk).
 
-Rows of ``results``: ``model`` (the policy), ``metric`` (``true_value``, its interval, ``ope_*``), ``seed``;
+Rows of ``results``: ``model`` (the policy), ``metric`` (``true_value``, its interval, ``ope_*``,
+``weight_effective_share``), ``seed``;
 the budget sweep adds ``budget`` (the monthly share of accounts that may get a paid action), the discount
 sweep names its discount factor in the metric (``true_value_gamma_<g>``).
 """
@@ -38,6 +39,7 @@ from lab.lifecycle.structured import RiskThreshold
 BASELINES = ("no_action", "logging", "myopic", "clv_greedy")
 LEARNED = ("fitted_q", "fitted_q_lcb", "risk_threshold")
 OPE = ("ope_ips", "ope_snips", "ope_dr", "ope_fqe")
+WEIGHT_SHARE = "weight_effective_share"  # how many customers the importance weights rest on (lab.lifecycle.ope)
 MIN_CUSTOMERS = 50  # the fewest logged customers the study takes
 
 
@@ -232,7 +234,7 @@ def _seed_rows(config: Config, seed: int, artefacts: dict) -> list[dict]:
                                                             seed, logging=name == "logging"))
     weight = split.sizes / split.sizes.sum()
     rows = [{"model": name, "metric": metric, "value": float(np.dot(weight, [part[metric] for part in parts])),
-             "seed": seed} for name, parts in ope.items() for metric in OPE]
+             "seed": seed} for name, parts in ope.items() for metric in (*OPE, WEIGHT_SHARE)]
     truths = {name: split.truth(policies) for name, policies in fold_policies.items()} if world.oracle else {}
     for name, truth in truths.items():
         rows += _truth_rows(name, truth, seed)
@@ -272,8 +274,9 @@ def value_table(result: StudyResult) -> pd.DataFrame:
     rows = _main_rows(result.results)
     rows = rows[~rows["metric"].str.startswith("true_value_gamma")]
     table = rows.groupby(["model", "metric"])["value"].mean().unstack("metric")
-    order = [m for m in ("true_value", "true_value_ci_low", "true_value_ci_high", *OPE) if m in table]
-    return table.reindex(index=[p for p in (*BASELINES, *LEARNED) if p in table.index], columns=order).round(1)
+    order = [m for m in ("true_value", "true_value_ci_low", "true_value_ci_high", *OPE, WEIGHT_SHARE) if m in table]
+    table = table.reindex(index=[p for p in (*BASELINES, *LEARNED) if p in table.index], columns=order)
+    return table.round({m: 4 if m == WEIGHT_SHARE else 1 for m in order})
 
 
 def ope_errors(result: StudyResult) -> pd.DataFrame:
@@ -388,12 +391,14 @@ def verdict(result: StudyResult) -> str:
                  "the month's bookkeeping read off the logs) at a one-sided 95% bound over bootstrapped default "
                  "models.")
     errors = ope_errors(result).abs()
-    trusted = str(errors.max().idxmin())
+    trusted, worst = str(errors.max().idxmin()), str(errors["ope_dr"].idxmax())
     lines.append(f"- Off-policy evaluation, cross-fitted (each learned policy scored on customers it never saw): "
                  f"`{trusted.removeprefix('ope_')}` tracked the truth best, within {errors[trusted].max():.1f}% for "
                  f"every policy; doubly robust within {errors['ope_dr'].max():.1f}% (worst on "
-                 f"`{str(errors['ope_dr'].idxmax())}`), IPS within {errors['ope_ips'].max():.1f}% (a deterministic "
-                 "policy's weights over 12 months are products of up to twelve 1/propensity factors).")
+                 f"`{worst}`, whose importance weights at the last month carry as much as "
+                 f"{table.loc[worst, WEIGHT_SHARE]:.2%} of the customers would), IPS within "
+                 f"{errors['ope_ips'].max():.1f}% (a deterministic policy's weights over 12 months are products of "
+                 "up to twelve 1/propensity factors).")
     return "\n".join(lines)
 
 
