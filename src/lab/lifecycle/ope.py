@@ -33,8 +33,9 @@ from lab.lifecycle.policies import N_ACTIONS, Episodes, FittedQ, History, Policy
 
 def estimates(episodes: Episodes, target: np.ndarray, q_logged: np.ndarray, v: np.ndarray,
               gamma: float) -> dict[str, float]:
-    """IPS, SNIPS, DR and FQE of a policy, and its weights' effective share of customers, from its probability of each logged action ``target`` and the FQE
-    values at the logged action ``q_logged`` and under the policy ``v`` (all ``[n, H]``, 0 where closed)."""
+    """IPS, SNIPS, DR and FQE of a policy, and its weights' effective share of customers, from its probability
+    of each logged action ``target`` and the FQE values at the logged action ``q_logged`` and under the policy
+    ``v`` (all ``[n, H]``, 0 where closed)."""
     rho = np.where(episodes.open, target / episodes.propensity, 1.0)
     w = np.cumprod(rho, axis=1)
     w_before = np.column_stack([np.ones(len(w)), w[:, :-1]])
