@@ -396,7 +396,7 @@ def verdict(result: StudyResult) -> str:
                  f"`{trusted.removeprefix('ope_')}` tracked the truth best, within {errors[trusted].max():.1f}% for "
                  f"every policy; doubly robust within {errors['ope_dr'].max():.1f}% (worst on "
                  f"`{worst}`, whose importance weights at the last month carry as much as "
-                 f"{table.loc[worst, WEIGHT_SHARE]:.2%} of the customers would), IPS within "
+                 f"{table[WEIGHT_SHARE].astype(float)[worst]:.2%} of the customers would), IPS within "
                  f"{errors['ope_ips'].max():.1f}% (a deterministic policy's weights over 12 months are products of "
                  "up to twelve 1/propensity factors).")
     return "\n".join(lines)
